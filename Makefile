@@ -1,0 +1,38 @@
+# Set-up and entry points. Both `make demo` and `make test` install what they
+# need (Debian packages, a .venv with vsite) and are quick to re-run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_LOCK := examples/demo/uv.lock
+DEMO_DIR  := $(CURDIR)/.cache/demo-venv
+PYTEST_ARGS ?=
+
+.PHONY: demo test system venv clean
+
+# Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3).
+system:
+	@if command -v fusermount3 >/dev/null 2>&1 && pkg-config --exists fuse3 2>/dev/null \
+	    && $(PYTHON) -c 'import sysconfig,os,sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")))'; then :; \
+	else \
+	    echo ">> installing Debian packages: fuse3 libfuse3-dev pkg-config gcc python3-dev"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        fuse3 libfuse3-dev pkg-config gcc python3-dev >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml | system
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: system $(STAMP)
+
+demo: venv
+	$(VENV)/bin/vsite plan $(DEMO_LOCK)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from vsite.cli import main
+
+main()

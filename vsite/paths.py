@@ -1,0 +1,30 @@
+"""Where vsite keeps its state: the shared store (cache) and per-user runtime files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """The store root: ``$VSITE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vsite``, else ``~/.cache/vsite``."""
+    explicit = os.environ.get("VSITE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return (base / "vsite").absolute()
+
+
+def runtime_dir() -> Path:
+    """Per-user runtime state (mount registry, shared mounts, leases).
+
+    ``$VSITE_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/vsite``, else ``/tmp/vsite-<uid>``.
+    """
+    explicit = os.environ.get("VSITE_RUNTIME_DIR")
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg):
+        return Path(xdg) / "vsite"
+    return Path(f"/tmp/vsite-{os.getuid()}")

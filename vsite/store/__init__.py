@@ -1,0 +1,1 @@
+"""Store: content-addressed unpacked wheels with precompiled bytecode, shared by every view."""

@@ -1,0 +1,76 @@
+"""The index a store entry carries, so a view is built without walking or hashing files.
+
+``entry.json`` (:class:`EntrySummary`) is small and read at mount time;
+``files.json`` (a list of :class:`FileRecord`) lists every installed file and is
+read only when a view needs it (RECORD contents, conflict reports, verify).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+INDEX_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One installed file of a wheel.
+
+    ``scheme`` is one of ``site``, ``scripts``, ``headers``, ``data``; ``path`` is
+    posix, relative to that scheme's directory in the entry. ``hash`` is in
+    RECORD form (``sha256=<urlsafe b64, no padding>``), verified at fetch time.
+    ``mode`` is 0o755 for executables, else 0o644.
+    """
+
+    scheme: str
+    path: str
+    size: int
+    hash: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class EntrySummary:
+    """What a view needs of one wheel at mount time.
+
+    ``top_level`` lists the names directly under ``site/`` (packages, modules,
+    ``.pth`` files, the dist-info dir); ``entry_points`` maps group to
+    ``{name: "module:attr"}`` for ``console_scripts`` and ``gui_scripts``;
+    ``scripts`` lists files under ``scripts/`` (from ``.data/scripts``);
+    ``has_headers``/``has_data`` tell whether those scheme dirs exist.
+    """
+
+    name: str  # as in the wheel's METADATA, PEP 503 normalized
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    dist_info: str  # e.g. "rich-13.7.1.dist-info"
+    root_is_purelib: bool
+    top_level: tuple[str, ...]
+    entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
+    scripts: tuple[str, ...] = ()
+    has_headers: bool = False
+    has_data: bool = False
+    file_count: int = 0
+    index_version: int = INDEX_VERSION
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EntrySummary":
+        data = dict(data)
+        data["top_level"] = tuple(data["top_level"])
+        data["scripts"] = tuple(data.get("scripts", ()))
+        return cls(**data)
+
+
+def read_summary(entry_dir: Path) -> EntrySummary:
+    return EntrySummary.from_json(json.loads((entry_dir / "entry.json").read_text()))
+
+
+def read_files(entry_dir: Path) -> list[FileRecord]:
+    return [FileRecord(**f) for f in json.loads((entry_dir / "files.json").read_text())]

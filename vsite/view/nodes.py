@@ -1,0 +1,87 @@
+"""The nodes of a view and the interface the filesystem layer reads them through.
+
+This is the contract between ``vsite.view`` (which builds the tree) and
+``vsite.fs`` (which serves it): the fs never looks at the store or the plan,
+only at these nodes. Nodes are created lazily and never change once created;
+each gets a stable inode number for the life of the view.
+"""
+
+from __future__ import annotations
+
+import stat
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class Node:
+    """Common attributes. ``mode`` holds permission bits only (type is the class)."""
+
+    ino: int
+    mode: int
+    mtime_ns: int
+
+    @property
+    def st_mode(self) -> int:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class FileNode(Node):
+    """A regular file: bytes of ``real`` (a path in the store) or ``data`` (synthesized)."""
+
+    size: int
+    real: str | None = None
+    data: bytes | None = None
+
+    @property
+    def st_mode(self) -> int:
+        return stat.S_IFREG | self.mode
+
+
+@dataclass(eq=False)
+class LinkNode(Node):
+    """A symbolic link (venv ``bin/python``); ``target`` is what readlink returns."""
+
+    target: str
+
+    @property
+    def st_mode(self) -> int:
+        return stat.S_IFLNK | 0o777
+
+
+@dataclass(eq=False)
+class DirNode(Node):
+    """A directory; its children are resolved by the :class:`View` on first use."""
+
+    nlink: int = 2
+    extra: dict = field(default_factory=dict)  # the view's private bookkeeping
+
+    @property
+    def st_mode(self) -> int:
+        return stat.S_IFDIR | self.mode
+
+
+class View(ABC):
+    """A read-only tree. Every method is cheap after its first call for a node
+    (results are memoized) and raises nothing but ``OSError`` for I/O trouble."""
+
+    ROOT_INO = 1
+
+    @abstractmethod
+    def node(self, ino: int) -> Node:
+        """The node with this inode number (KeyError if never handed out)."""
+
+    @abstractmethod
+    def lookup(self, parent: DirNode, name: str) -> Node | None:
+        """The child ``name`` of ``parent``, or None."""
+
+    @abstractmethod
+    def children(self, parent: DirNode) -> list[tuple[str, Node]]:
+        """All children of ``parent`` in a stable order (sorted by name)."""
+
+    @property
+    def root(self) -> DirNode:
+        node = self.node(self.ROOT_INO)
+        assert isinstance(node, DirNode)
+        return node
