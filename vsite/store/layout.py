@@ -13,6 +13,8 @@
     <root>/v1/tmp/                        work dirs of fetches in progress (same filesystem,
                                           so renames into place are atomic); gc cleans orphans
     <root>/v1/locks/                      per-entry lock files (fcntl.flock)
+    <root>/v1/usage/locks/<plan key>.json which lock used which entries, when (for gc)
+    <root>/v1/usage/pins/<key>-<pid>.json entries a live mount (pid) needs; gc keeps them
     <root>/v1/downloads/                  nothing persistent: partial downloads live in tmp/
 """
 
@@ -44,3 +46,6 @@ class StoreLayout:
 
     def lock_file(self, key: str) -> Path:
         return self.base / "locks" / f"{key}.lock"
+
+    def usage_dir(self) -> Path:
+        return self.base / "usage"
