@@ -288,11 +288,13 @@ class Store:
                         return f"unexpected file {scheme}/{rel}"
         return None
 
-    def gc(self, *, max_age_days: float = 30.0, dry_run: bool = False) -> list[str]:
+    def gc(self, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: bool = False) -> list[tuple[str, str]]:
         """Drop entries no lock used within ``max_age_days`` and no live mount pins.
 
-        Also removes stale usage records, dead pins and work dirs of dead
-        fetches. Returns the dropped keys.
+        With ``corrupt``, also drop entries that fail :meth:`verify` (unless
+        pinned: a live mount keeps what it has). Also removes stale usage
+        records, dead pins and work dirs of dead fetches. Returns ``(key,
+        "name version")`` of each dropped entry.
         """
         clean_debris(self.layout.tmp_dir())
         horizon = time.time() - max_age_days * 86400
@@ -302,15 +304,24 @@ class Store:
                 keep.update(rec.keys)
             elif not dry_run:
                 usage.drop_lock_record(self, rec.key)
+        pinned: set[str] = set()
         for pin in usage.live_pins(self, prune=not dry_run):
-            keep.update(pin.keys)
+            pinned.update(pin.keys)
+        if corrupt:
+            keep -= {key for key, _ in self.verify()}
+        keep |= pinned
         dropped = []
         wheels = self.layout.base / "wheels"
         names = sorted(os.listdir(wheels)) if wheels.is_dir() else []
         for key in names:
             if key in keep:
                 continue
-            dropped.append(key)
+            try:
+                summary = read_summary(self.layout.wheel_dir(key))
+                label = f"{summary.name} {summary.version}"
+            except (OSError, ValueError, KeyError, TypeError):
+                label = "(incomplete entry)"
+            dropped.append((key, label))
             if not dry_run:
                 self._drop(key)
         return dropped

@@ -25,6 +25,7 @@ import os
 import posixpath
 import stat
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +166,7 @@ class _EntryDestination(WheelDestination):
                     size += len(buf)
         except FileExistsError:
             raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
         if record is not None:
             if record.hash_ is None or record.size is None:
@@ -209,7 +210,7 @@ def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> En
             record_text = source.read_dist_info("RECORD")
             metadata = parse_metadata_file(source.read_dist_info("METADATA"))
             wheel_meta = parse_metadata_file(source.read_dist_info("WHEEL"))
-        except (InstallerError, ValueError, KeyError, UnicodeDecodeError) as exc:
+        except (InstallerError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile, zlib.error) as exc:
             raise _fail(filename, _short(exc)) from None
         record_path = f"{dist_info}/RECORD"
         dest.mkdir(parents=True)
@@ -219,7 +220,7 @@ def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> En
             install(source, destination, {})
         except StoreError:
             raise
-        except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
