@@ -44,7 +44,12 @@ def test_eight_fetches_one_killed(tmp_path):
     plan_file.write_text(json.dumps(plan.to_json()))
     log = tmp_path / "fetch.log"
     log.touch()
-    env = dict(os.environ, VSITE_CACHE_DIR=str(tmp_path / "store"), VSITE_FETCH_LOG=str(log))
+    env = dict(
+        os.environ,
+        VSITE_CACHE_DIR=str(tmp_path / "store"),
+        VSITE_FETCH_LOG=str(log),
+        UV_CACHE_DIR=str(tmp_path / "empty-uv-cache"),
+    )
     def start() -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-c", FETCH, str(plan_file)], env=env, stderr=subprocess.PIPE, text=True)
 

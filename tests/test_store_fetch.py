@@ -47,6 +47,7 @@ def demo_items(names=SMALL) -> list[PlanItem]:
 @pytest.fixture
 def target(tmp_path, monkeypatch):
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
     return current()
 
 

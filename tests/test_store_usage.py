@@ -19,6 +19,7 @@ from vsite.target import current
 @pytest.fixture
 def target(tmp_path, monkeypatch):
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
     return current()
 
 

@@ -32,7 +32,8 @@ from vsite.store.bytecode import compile_tree
 from vsite.store.download import download
 from vsite.store.index import EntrySummary, read_files, read_summary
 from vsite.store.layout import StoreLayout
-from vsite.store.unpack import unpack_wheel
+from vsite.store.unpack import unpack_tree, unpack_wheel
+from vsite.store.uvcache import find_archive
 from vsite.target import Target
 
 Progress = Callable[[PlanItem, str], None]
@@ -77,8 +78,9 @@ def _what(item: PlanItem) -> str:
 class Store:
     """A content-addressed store of unpacked wheels at ``root`` (default: the cache dir)."""
 
-    def __init__(self, root: Path | str | None = None) -> None:
+    def __init__(self, root: Path | str | None = None, *, use_uv_cache: bool = True) -> None:
         self.layout = StoreLayout(Path(root) if root is not None else cache_dir())
+        self.use_uv_cache = use_uv_cache
         self._local_keys: dict[tuple[str, int, int], str] = {}
 
     # -- keys and reading -------------------------------------------------
@@ -175,11 +177,9 @@ class Store:
         entry = self.layout.wheel_dir(key)
         action = "reused"
         if not (entry / "entry.json").is_file():
-            if offline:
-                raise StoreError(f"{_what(item)} ({item.wheel.filename}) is not in the store and --offline was given")
             with flocked(self.layout.lock_file(key)):
                 if not (entry / "entry.json").is_file():
-                    action = self._acquire(item, key)
+                    action = self._acquire(item, key, offline)
         compiled = False
         bytecode = self.layout.bytecode_dir(target.cache_tag, key)
         if not bytecode.is_dir():
@@ -189,25 +189,45 @@ class Store:
                     compiled = True
         return action, compiled
 
-    def _acquire(self, item: PlanItem, key: str) -> str:
-        """Download or copy the wheel, verify it, unpack it and rename it into place."""
+    def _acquire(self, item: PlanItem, key: str, offline: bool) -> str:
+        """Copy, take from uv's cache, or download the wheel; verify, unpack, rename into place."""
         art = item.wheel
         assert art is not None
         with work_dir(self.layout.tmp_dir()) as work:
             wheel_file = work / art.filename
             if art.path:
-                action = "local"
                 got = _copy_hashing(Path(art.path), wheel_file)
                 if got != key:
                     raise StoreError(f"hash mismatch for {_what(item)}: lock says sha256:{key}, {art.path} has sha256:{got}")
+                action = "local"
+            elif self._from_uv_cache(item, key, work / "entry"):
+                action = "from_uv_cache"
+            elif offline:
+                raise StoreError(f"{_what(item)} ({art.filename}) is not in the store and --offline was given")
             elif art.url:
-                action = "downloaded"
                 download(art.url, wheel_file, what=_what(item), sha256=key, size=art.size)
+                action = "downloaded"
             else:
                 raise StoreError(f"{_what(item)}: the lock gives neither url nor path for {art.filename}")
-            unpack_wheel(wheel_file, art.filename, key, work / "entry")
+            if action != "from_uv_cache":
+                unpack_wheel(wheel_file, art.filename, key, work / "entry")
             rename_into_place(work / "entry", self.layout.wheel_dir(key))
         return action
+
+    def _from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:
+        """Unpack the wheel from uv's cache if uv recorded the same sha256 and it verifies."""
+        if not self.use_uv_cache:
+            return False
+        assert item.wheel is not None
+        archive = find_archive(item.name, item.wheel.filename, key)
+        if archive is None:
+            return False
+        try:
+            unpack_tree(archive, item.wheel.filename, key, item.wheel.size or 0, dest)
+        except (StoreError, OSError):
+            shutil.rmtree(dest, ignore_errors=True)  # changed since uv unpacked it: download instead
+            return False
+        return True
 
     def _compile(self, key: str, target: Target) -> None:
         with work_dir(self.layout.tmp_dir()) as work:

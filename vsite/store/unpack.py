@@ -1,4 +1,4 @@
-"""Unpack one verified wheel file into a (temporary) store entry directory.
+"""Unpack one verified wheel (a file, or a tree uv unzipped) into a (temporary) store entry directory.
 
 The walk over the archive is pypa ``installer``'s own (:func:`installer.install`
 with a :class:`installer.sources.WheelFile` source), so scheme mapping of
@@ -34,9 +34,9 @@ from typing import BinaryIO
 from installer import install
 from installer.destinations import WheelDestination
 from installer.exceptions import InstallerError
-from installer.records import RecordEntry
-from installer.sources import WheelFile
-from installer.utils import parse_metadata_file
+from installer.records import RecordEntry, parse_record_file
+from installer.sources import WheelFile, WheelSource
+from installer.utils import parse_metadata_file, parse_wheel_filename
 from packaging.utils import canonicalize_name
 
 from vsite.errors import StoreError
@@ -203,25 +203,46 @@ def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> En
         zf.filename = filename
         try:
             source = _CheckedWheelFile(zf)
-            dist_info = source.dist_info_dir
-            # Names only: every member listed in RECORD and vice versa. Contents
-            # are checked while writing (one pass).
-            source.validate_record(validate_contents=False)
-            record_text = source.read_dist_info("RECORD")
-            metadata = parse_metadata_file(source.read_dist_info("METADATA"))
-            wheel_meta = parse_metadata_file(source.read_dist_info("WHEEL"))
-        except (InstallerError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile, zlib.error) as exc:
+        except ValueError as exc:
             raise _fail(filename, _short(exc)) from None
-        record_path = f"{dist_info}/RECORD"
-        dest.mkdir(parents=True)
-        (dest / "site").mkdir()
-        destination = _EntryDestination(dest, filename)
-        try:
-            install(source, destination, {})
-        except StoreError:
-            raise
-        except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise _fail(filename, _short(exc)) from None
+        return _install_into(source, filename, sha256, wheel_path.stat().st_size, dest)
+
+
+def unpack_tree(tree: Path, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+    """Like :func:`unpack_wheel`, from a wheel already unzipped (by uv) into ``tree``.
+
+    Every file is checked against the tree's RECORD exactly as for an archive,
+    and the tree must hold exactly the files RECORD lists.
+    """
+    screen_tree(tree, filename)
+    try:
+        source = _TreeSource(tree, filename)
+    except ValueError as exc:
+        raise _fail(filename, _short(exc)) from None
+    return _install_into(source, filename, sha256, size, dest)
+
+
+def _install_into(source: WheelSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+    try:
+        dist_info = source.dist_info_dir
+        # Names only: every member listed in RECORD. Contents are checked while
+        # writing (one pass).
+        source.validate_record(validate_contents=False)
+        record_text = source.read_dist_info("RECORD")
+        metadata = parse_metadata_file(source.read_dist_info("METADATA"))
+        wheel_meta = parse_metadata_file(source.read_dist_info("WHEEL"))
+    except (InstallerError, ValueError, KeyError, UnicodeDecodeError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _fail(filename, _short(exc)) from None
+    record_path = f"{dist_info}/RECORD"
+    dest.mkdir(parents=True)
+    (dest / "site").mkdir()
+    destination = _EntryDestination(dest, filename)
+    try:
+        install(source, destination, {})
+    except StoreError:
+        raise
+    except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
     (dest / "site" / record_path).write_bytes(record_bytes)
@@ -234,7 +255,7 @@ def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> En
         version=str(metadata["Version"] or source.version),
         filename=filename,
         sha256=sha256,
-        size=wheel_path.stat().st_size,
+        size=size,
         dist_info=dist_info,
         root_is_purelib=wheel_meta["Root-Is-Purelib"] == "true",
         top_level=tuple(sorted({f.path.split("/", 1)[0] for f in files if f.scheme == "site"})),
@@ -247,6 +268,67 @@ def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> En
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
     return summary
+
+
+def screen_tree(tree: Path, wheel: str) -> None:
+    """Reject an unpacked tree holding anything but plain files and dirs."""
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if stat.S_ISLNK(mode):
+                raise _fail(wheel, f"symlink {name!r} in the unpacked tree")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise _fail(wheel, f"special file {name!r} in the unpacked tree")
+
+
+class _TreeSource(WheelSource):
+    """installer's WheelSource over an unzipped wheel (uv's archive dirs)."""
+
+    def __init__(self, tree: Path, filename: str) -> None:
+        parsed = parse_wheel_filename(filename)
+        super().__init__(distribution=parsed.distribution, version=parsed.version)
+        self._tree = tree
+        self._files = sorted(
+            Path(dirpath, name).relative_to(tree).as_posix()
+            for dirpath, _dirs, names in os.walk(tree)
+            for name in names
+        )
+        dist_infos = {p.split("/", 1)[0] for p in self._files if p.split("/", 1)[0].endswith(".dist-info")}
+        if len(dist_infos) != 1:
+            raise ValueError("the tree does not contain exactly one .dist-info directory")
+        self._dist_info = dist_infos.pop()
+
+    @property
+    def dist_info_dir(self) -> str:
+        return self._dist_info
+
+    @property
+    def dist_info_filenames(self) -> list[str]:
+        prefix = self._dist_info + "/"
+        return [p[len(prefix):] for p in self._files if p.startswith(prefix)]
+
+    def read_dist_info(self, filename: str) -> str:
+        return (self._tree / self._dist_info / filename).read_text(encoding="utf-8")
+
+    def _records(self) -> dict[str, tuple[str, str, str]]:
+        return {row[0]: row for row in parse_record_file(self.read_dist_info("RECORD").splitlines())}
+
+    def validate_record(self, *, validate_contents: bool = False) -> None:
+        """The tree holds exactly the files RECORD lists (contents: checked while writing)."""
+        listed = set(self._records())
+        present = set(self._files)
+        if listed != present:
+            odd = sorted(listed ^ present)[0]
+            raise ValueError(f"{odd} is {'missing from the tree' if odd in listed else 'not mentioned in RECORD'}")
+
+    def get_contents(self):  # type: ignore[override]
+        records = self._records()
+        for rel in self._files:
+            elements = records[rel]
+            path = self._tree / rel
+            with open(path, "rb") as stream:
+                is_executable = bool(os.fstat(stream.fileno()).st_mode & 0o111)
+                yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
 
 
 def _short(exc: BaseException) -> str:
