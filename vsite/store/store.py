@@ -19,15 +19,16 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vsite.errors import StoreError
 from vsite.paths import cache_dir
-from vsite.plan.model import Plan, PlanItem
+from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store import usage
 from vsite.store.atomic import clean_debris, flocked, rename_into_place, work_dir
+from vsite.store.build import build_wheel, source_key
 from vsite.store.bytecode import compile_tree
 from vsite.store.download import download
 from vsite.store.index import EntrySummary, read_files, read_summary
@@ -89,9 +90,11 @@ class Store:
         """The entry key of ``item``: the wheel's sha256; None for virtual items."""
         if item.kind == "virtual":
             return None
-        if item.kind != "wheel" or item.wheel is None:
-            raise StoreError(f"{_what(item)} needs a build ({item.kind} source); building is not supported yet")
+        if item.kind != "wheel":
+            return source_key(item)
         art = item.wheel
+        if art is None:
+            raise StoreError(f"{_what(item)}: the plan names no wheel")
         if art.sha256:
             return art.sha256.lower()
         if art.path:
@@ -153,21 +156,19 @@ class Store:
             futures = {
                 pool.submit(self._ensure, item, key, target, offline): item for item, key in keyed
             }
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for fut in pending:
-                fut.cancel()
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                wait(pending)
-                raise failed[0].exception()  # type: ignore[misc]
-            for fut in done:
-                item = futures[fut]
-                action, compiled = fut.result()
-                getattr(report, action).append(item.name)
-                if compiled:
-                    report.compiled.append(item.name)
-                if progress:
-                    progress(item, action)
+            try:
+                for fut in as_completed(futures):
+                    item = futures[fut]
+                    action, compiled = fut.result()
+                    getattr(report, action).append(item.name)
+                    if compiled:
+                        report.compiled.append(item.name)
+                    if progress:
+                        progress(item, action)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()  # the first failure ends the fetch; running items finish
+                raise
         return report
 
     def _ensure(self, item: PlanItem, key: str | None, target: Target, offline: bool) -> tuple[str, bool]:
@@ -179,7 +180,7 @@ class Store:
         if not (entry / "entry.json").is_file():
             with flocked(self.layout.lock_file(key)):
                 if not (entry / "entry.json").is_file():
-                    action = self._acquire(item, key, offline)
+                    action = self._acquire(item, key, target, offline)
         compiled = False
         bytecode = self.layout.bytecode_dir(target.cache_tag, key)
         if not bytecode.is_dir():
@@ -189,30 +190,44 @@ class Store:
                     compiled = True
         return action, compiled
 
-    def _acquire(self, item: PlanItem, key: str, offline: bool) -> str:
-        """Copy, take from uv's cache, or download the wheel; verify, unpack, rename into place."""
-        art = item.wheel
-        assert art is not None
+    def _acquire(self, item: PlanItem, key: str, target: Target, offline: bool) -> str:
+        """Copy, take from uv's cache, download or build the wheel; verify, unpack, rename into place."""
         with work_dir(self.layout.tmp_dir()) as work:
-            wheel_file = work / art.filename
-            if art.path:
-                got = _copy_hashing(Path(art.path), wheel_file)
-                if got != key:
-                    raise StoreError(f"hash mismatch for {_what(item)}: lock says sha256:{key}, {art.path} has sha256:{got}")
-                action = "local"
+            if item.kind != "wheel":
+                if offline:
+                    raise StoreError(f"{_what(item)} needs a build ({item.kind}) and --offline was given")
+                wheel_file = build_wheel(item, target.executable, work, lambda dest: self._get_file(item.sdist, item, dest))
+                unpack_wheel(wheel_file, wheel_file.name, key, work / "entry")
+                action = "built"
             elif self._from_uv_cache(item, key, work / "entry"):
                 action = "from_uv_cache"
-            elif offline:
-                raise StoreError(f"{_what(item)} ({art.filename}) is not in the store and --offline was given")
-            elif art.url:
-                download(art.url, wheel_file, what=_what(item), sha256=key, size=art.size)
-                action = "downloaded"
             else:
-                raise StoreError(f"{_what(item)}: the lock gives neither url nor path for {art.filename}")
-            if action != "from_uv_cache":
+                art = item.wheel
+                assert art is not None
+                if offline and not art.path:
+                    raise StoreError(f"{_what(item)} ({art.filename}) is not in the store and --offline was given")
+                wheel_file = work / art.filename
+                action = self._get_file(art, item, wheel_file, key)
                 unpack_wheel(wheel_file, art.filename, key, work / "entry")
             rename_into_place(work / "entry", self.layout.wheel_dir(key))
         return action
+
+    def _get_file(self, art: Artifact | None, item: PlanItem, dest: Path, sha256: str | None = None) -> str:
+        """Copy (local path) or download ``art`` to ``dest``, checking its sha256; return the report field."""
+        if art is None:
+            raise StoreError(f"{_what(item)}: the plan names no file to fetch")
+        sha256 = sha256 or art.sha256
+        if art.path:
+            got = _copy_hashing(Path(art.path), dest)
+            if sha256 and got != sha256:
+                raise StoreError(f"hash mismatch for {_what(item)}: lock says sha256:{sha256}, {art.path} has sha256:{got}")
+            return "local"
+        if not art.url:
+            raise StoreError(f"{_what(item)}: the lock gives neither url nor path for {art.filename}")
+        if not sha256:
+            raise StoreError(f"{_what(item)}: the lock gives no sha256 for {art.filename}; refusing to fetch it unverified")
+        download(art.url, dest, what=_what(item), sha256=sha256, size=art.size)
+        return "downloaded"
 
     def _from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:
         """Unpack the wheel from uv's cache if uv recorded the same sha256 and it verifies."""
