@@ -85,3 +85,26 @@ def test_missing_source_directory(tmp_path, target):
     store = Store(tmp_path / "store")
     with pytest.raises(StoreError, match="local-proj 0.3 needs a build but its source directory .* does not exist"):
         store.fetch(plan_of(_item("directory", tmp_path / "gone")), target)
+
+
+@pytest.mark.network
+def test_sdist_build_checks_the_sdist_hash(tmp_path, target, project):
+    import hashlib
+    import tarfile
+
+    from vsite.plan.model import Artifact
+
+    sdist = tmp_path / "local_proj-0.3.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        tar.add(project, arcname="local_proj-0.3")
+    sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    store = Store(tmp_path / "store")
+    bad = PlanItem(name="local-proj", version="0.3", kind="sdist",
+                   sdist=Artifact(filename=sdist.name, path=str(sdist), sha256="0" * 64))
+    with pytest.raises(StoreError, match="hash mismatch for local-proj 0.3"):
+        store.fetch(plan_of(bad), target)
+    good = PlanItem(name="local-proj", version="0.3", kind="sdist",
+                    sdist=Artifact(filename=sdist.name, path=str(sdist), sha256=sha))
+    assert store.fetch(plan_of(good), target).built == ["local-proj"]
+    assert (store.entry_dir(good) / "site/local_proj/__init__.py").is_file()
+    assert store.keys() == [store.key(good)]
