@@ -5,7 +5,8 @@ this machine): not the wheel file, but
 
 * ``archive-v0/<id>/`` -- the wheel unzipped as is (``.data`` not relocated,
   the original RECORD kept; every archive here listed exactly its RECORD), and
-* ``wheels-v8/<index>/<name>/<version>-<tags>.http`` -- a pointer: a msgpack
+* ``wheels-v8/<index>/<name>/<version>-<tags>.http`` (``<version>-<hash>.http``
+  when the tags are long) -- a pointer: a msgpack
   array ``[archive id, [{"Sha256": hex}], filename, ...]`` followed by uv's
   HTTP cache policy. uv computes the sha256 while it streams and unzips the
   download, so the pointer ties the archive to the wheel's hash.
@@ -39,9 +40,11 @@ def find_archive(name: str, filename: str, sha256: str, root: Path | None = None
     root = root if root is not None else uv_cache_dir()
     if not filename.endswith(".whl") or "-" not in filename:
         return None
-    rest = filename[: -len(".whl")].split("-", 1)[1]  # "<version>-<tags>"
-    for pointer in sorted(root.glob(f"wheels-v*/*/{name}/{rest}.http")) + sorted(
-        root.glob(f"wheels-v*/index/*/{name}/{rest}.http")
+    version = filename[: -len(".whl")].split("-")[1]
+    # "<version>-<tags>.http", or "<version>-<hash of tags>.http" when the tags are long:
+    # candidates are all pointers of this version; the pointer's own filename decides.
+    for pointer in sorted(root.glob(f"wheels-v*/*/{name}/{version}-*.http")) + sorted(
+        root.glob(f"wheels-v*/index/*/{name}/{version}-*.http")
     ):
         try:
             archive_id, hashes, pointer_filename = _read_pointer(pointer.read_bytes())
