@@ -21,19 +21,21 @@ def file_url(path: str) -> str:
     return Path(path).as_uri()
 
 
-def archive_direct_url(url: str, artifact: Artifact | None, subdirectory: str | None = None) -> dict:
+# The three PEP 610 shapes below are what uv 0.13 writes (checked by installing with
+# ``uv sync --frozen``): no hash in ``archive_info``, ``editable`` always present
+# in ``dir_info``, git URL without uv's ``?branch=``/``#commit`` decorations.
+
+
+def archive_direct_url(url: str, subdirectory: str | None = None) -> dict:
     """direct_url.json for an archive (wheel or sdist) fetched from ``url`` (PEP 610)."""
-    info: dict = {}
-    if artifact is not None and artifact.sha256:
-        info = {"hash": f"sha256={artifact.sha256}", "hashes": {"sha256": artifact.sha256}}
-    out: dict = {"url": url, "archive_info": info}
+    out: dict = {"url": url, "archive_info": {}}
     if subdirectory:
         out["subdirectory"] = subdirectory
     return out
 
 
 def directory_direct_url(path: str, editable: bool, subdirectory: str | None = None) -> dict:
-    out: dict = {"url": file_url(path), "dir_info": {"editable": True} if editable else {}}
+    out: dict = {"url": file_url(path), "dir_info": {"editable": editable}}
     if subdirectory:
         out["subdirectory"] = subdirectory
     return out
@@ -75,7 +77,7 @@ def archive_item(
         chosen = wheel or sdist
         url = chosen.url if chosen and chosen.url else file_url(chosen.path) if chosen and chosen.path else None
         if url:
-            source = {**source, "direct_url": archive_direct_url(url, chosen, source.get("subdirectory"))}
+            source = {**source, "direct_url": archive_direct_url(url, source.get("subdirectory"))}
     return PlanItem(
         name=name, version=version, kind=kind, wheel=wheel, sdist=sdist, source=source, requested=True
     )
