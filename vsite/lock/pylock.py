@@ -18,9 +18,14 @@ from vsite.plan.model import Artifact
 
 def parse_pylock(path: Path, data: bytes) -> PyLock:
     """Read a pylock.toml whose bytes are ``data``; raise LockError naming the first defect."""
+    return pylock_from_toml(path, read_toml(path, data))
+
+
+def pylock_from_toml(path: Path, document: dict) -> PyLock:
+    """Build the records from an already parsed TOML document (also the fuzzing entry point)."""
     lock = str(path)
     base = os.path.dirname(os.path.abspath(path))
-    top = Fields(lock, read_toml(path, data), "top level")
+    top = Fields(lock, document, "top level")
     lock_version = top.str("lock-version", required=True)
     assert lock_version is not None
     if lock_version.split(".", 1)[0] != "1":

@@ -34,9 +34,14 @@ def _is_url(value: str) -> bool:
 
 def parse_uv_lock(path: Path, data: bytes) -> UvLock:
     """Read a uv.lock whose bytes are ``data``; raise LockError naming the first defect."""
+    return uv_lock_from_toml(path, read_toml(path, data))
+
+
+def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
+    """Build the records from an already parsed TOML document (also the fuzzing entry point)."""
     lock = str(path)
     base = os.path.dirname(os.path.abspath(path))
-    top = Fields(lock, read_toml(path, data), "top level")
+    top = Fields(lock, document, "top level")
     version = top.get("version", int, required=True)
     if version != SUPPORTED_VERSION:
         raise LockError(f"{lock}: unknown uv.lock version {version} (vsite reads version {SUPPORTED_VERSION})")
