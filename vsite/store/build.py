@@ -80,7 +80,7 @@ def source_key(item: PlanItem) -> str:
             raise StoreError(f"{_what(item)} needs a build from an sdist the lock gives no sha256 for")
         ident = item.sdist.sha256
     elif item.kind == "git":
-        commit = item.source.get("commit") or (item.source.get("url", "").rpartition("#")[2])
+        commit = item.source.get("commit_id") or (item.source.get("url", "").rpartition("#")[2])
         if not commit:
             raise StoreError(f"{_what(item)} needs a build from git but the lock names no commit")
         ident = commit
@@ -110,7 +110,7 @@ def _extract_sdist(sdist: Path, into: Path) -> Path:
 def _git_checkout(item: PlanItem, into: Path) -> Path:
     url = item.source.get("url", "")
     repo = url.removeprefix("git+").split("#", 1)[0].split("?", 1)[0]
-    commit = item.source.get("commit") or url.rpartition("#")[2]
+    commit = item.source.get("commit_id") or url.rpartition("#")[2]
     for cmd in (["git", "clone", "-q", repo, str(into)], ["git", "-C", str(into), "checkout", "-q", commit]):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
