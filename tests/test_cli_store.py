@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.wheelmaker import store_snapshot
+from wheelmaker import store_snapshot
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 DEMO_WHEELS = {"attrs", "click", "idna", "markdown-it-py", "mdurl", "packaging", "pygments", "rich", "six"}
@@ -82,9 +82,7 @@ def test_tampered_hash_in_lock_exit_1_store_unchanged(tmp_path, env):
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("vsite: hash mismatch for mdurl 0.1.2: lock says sha256:1111")
-    snapshot = store_snapshot(tmp_path / "cache")
-    assert not any("wheels/84008a41" in p or "wheels/" + "1" * 64 in p for p in snapshot)
-    assert not [p for p in snapshot if p.startswith("tmp/") and p != "tmp"]
+    assert store_snapshot(tmp_path / "cache") == []  # the other eight wheels verified, yet nothing entered
 
 
 def test_cache_commands_on_an_empty_store(env):

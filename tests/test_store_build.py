@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wheelmaker import plan_of
+from wheelmaker import plan_of
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
 from vsite.store.store import Store

@@ -12,8 +12,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.test_store_fetch import demo_items
-from tests.wheelmaker import plan_of
+from wheelmaker import demo_items, plan_of
 from vsite.store.store import Store
 
 FETCH = """

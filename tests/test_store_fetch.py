@@ -4,45 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import tomllib
-from pathlib import Path
 
 import pytest
 
-from tests.wheelmaker import plan_of, store_snapshot
+from wheelmaker import SMALL, demo_items, plan_of, store_snapshot
 from vsite.errors import StoreError
-from vsite.plan.model import Artifact, PlanItem
 from vsite.store import usage
 from vsite.store.store import Store
 from vsite.target import current
-
-DEMO_LOCK = Path(__file__).parent.parent / "examples" / "demo" / "uv.lock"
-SMALL = ("six", "mdurl", "idna", "attrs")
-
-
-def demo_items(names=SMALL) -> list[PlanItem]:
-    """PlanItems for a few pure wheels of the demo lock (read directly, not via the lock parser)."""
-    items = []
-    for pkg in tomllib.loads(DEMO_LOCK.read_text())["package"]:
-        if pkg["name"] in names and pkg.get("wheels"):
-            wheel = pkg["wheels"][0]
-            items.append(
-                PlanItem(
-                    name=pkg["name"],
-                    version=pkg["version"],
-                    kind="wheel",
-                    wheel=Artifact(
-                        filename=wheel["url"].rsplit("/", 1)[1],
-                        url=wheel["url"],
-                        sha256=wheel["hash"].removeprefix("sha256:"),
-                        size=wheel["size"],
-                    ),
-                    source={"kind": "registry", "url": "https://pypi.org/simple"},
-                )
-            )
-    assert len(items) == len(names)
-    return items
-
 
 @pytest.fixture
 def target(tmp_path, monkeypatch):
@@ -101,8 +70,9 @@ def test_tampered_hash_names_package_store_unchanged(tmp_path, target):
     good, bad = by_name["six"], by_name["mdurl"]
     bad = dataclasses.replace(bad, wheel=dataclasses.replace(bad.wheel, sha256="ab" * 32))
     with pytest.raises(StoreError) as info:
-        store.fetch(plan_of(bad), target)
+        store.fetch(plan_of(bad, good), target)
     assert str(info.value).startswith("hash mismatch for mdurl 0.1.2: lock says sha256:abab")
+    # six verified fine, but nothing of a failed fetch enters the store
     assert store_snapshot(store.layout.root) == []
     store.fetch(plan_of(good), target)
     before = store_snapshot(store.layout.root)

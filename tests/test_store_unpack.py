@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
+from wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
 from vsite.errors import StoreError
 from vsite.store.index import read_files, read_summary
 from vsite.store.store import Store

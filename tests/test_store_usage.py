@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.wheelmaker import make_wheel, plan_of, wheel_item
+from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.store import usage
 from vsite.store.store import Store
 from vsite.target import current
@@ -100,3 +100,19 @@ def test_debris_of_dead_fetches_is_cleaned(tmp_path, target, two_wheels):
     (tmp / f"{dead_pid}-again").mkdir()
     store.gc()
     assert sorted(os.listdir(tmp)) == [f"{os.getpid()}-live"]
+
+
+def test_staged_work_of_a_killed_fetch_is_adopted_or_collected(tmp_path, target, two_wheels):
+    alpha, beta = two_wheels
+    store = Store(tmp_path / "store")
+    # a fetch that staged alpha and died before promoting it
+    store._stage(alpha, store.key(alpha), target, False, [])
+    assert store.entry_dir(alpha) is None
+    report = store.fetch(plan_of(alpha), target)
+    assert report.reused == ["alpha"] and not report.local and not report.compiled  # adopted, not redone
+    assert store.entry_dir(alpha) is not None and store.bytecode_dir(alpha, target.cache_tag) is not None
+    assert not (store.layout.base / "staged" / store.key(alpha)).exists()
+    store._stage(beta, store.key(beta), target, False, [])
+    store.gc()
+    assert not any((store.layout.base / "staged").iterdir())
+    assert store.entry_dir(beta) is None and store.verify() == []

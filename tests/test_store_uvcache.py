@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_store_fetch import demo_items
-from tests.wheelmaker import make_wheel, plan_of
+from wheelmaker import demo_items, make_wheel, plan_of
 from vsite.errors import StoreError
 from vsite.plan.model import Artifact, PlanItem
 from vsite.store import store as store_module

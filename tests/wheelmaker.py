@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -111,3 +112,31 @@ def store_snapshot(root: Path) -> list[str]:
         for p in base.rglob("*")
         if p.relative_to(base).parts[0] not in skip and not (p.is_dir() and not any(p.iterdir()))
     )
+
+
+DEMO_LOCK = Path(__file__).parent.parent / "examples" / "demo" / "uv.lock"
+SMALL = ("six", "mdurl", "idna", "attrs")
+
+
+def demo_items(names=SMALL) -> list[PlanItem]:
+    """PlanItems for a few pure wheels of the demo lock (read directly, not via the lock parser)."""
+    items = []
+    for pkg in tomllib.loads(DEMO_LOCK.read_text())["package"]:
+        if pkg["name"] in names and pkg.get("wheels"):
+            wheel = pkg["wheels"][0]
+            items.append(
+                PlanItem(
+                    name=pkg["name"],
+                    version=pkg["version"],
+                    kind="wheel",
+                    wheel=Artifact(
+                        filename=wheel["url"].rsplit("/", 1)[1],
+                        url=wheel["url"],
+                        sha256=wheel["hash"].removeprefix("sha256:"),
+                        size=wheel["size"],
+                    ),
+                    source={"kind": "registry", "url": "https://pypi.org/simple"},
+                )
+            )
+    assert len(items) == len(names)
+    return items

@@ -152,46 +152,97 @@ class Store:
             keys=[k for _, k in keyed if k],
         )
         report = FetchReport()
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {
-                pool.submit(self._ensure, item, key, target, offline): item for item, key in keyed
-            }
-            try:
-                for fut in as_completed(futures):
-                    item = futures[fut]
-                    action, compiled = fut.result()
-                    getattr(report, action).append(item.name)
-                    if compiled:
-                        report.compiled.append(item.name)
-                    if progress:
-                        progress(item, action)
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()  # the first failure ends the fetch; running items finish
-                raise
+        staged: list[Path] = []  # parts this fetch put in staged/, removed again if it fails
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = {
+                    pool.submit(self._stage, item, key, target, offline, staged): item for item, key in keyed
+                }
+                try:
+                    for fut in as_completed(futures):
+                        item = futures[fut]
+                        action, compiled = fut.result()
+                        getattr(report, action).append(item.name)
+                        if compiled:
+                            report.compiled.append(item.name)
+                        if progress:
+                            progress(item, action)
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()  # the first failure ends the fetch; running items finish
+                    raise
+            for item, key in keyed:
+                if key is not None:
+                    self._promote(item, key, target)
+        except BaseException:
+            self._unstage(staged)
+            raise
         return report
 
-    def _ensure(self, item: PlanItem, key: str | None, target: Target, offline: bool) -> tuple[str, bool]:
-        """Get one item's entry and bytecode; return (report field, compiled now)."""
+    def _stage(
+        self, item: PlanItem, key: str | None, target: Target, offline: bool, staged: list[Path]
+    ) -> tuple[str, bool]:
+        """Phase one: make the item's entry and bytecode exist, in the store or in ``staged/``.
+
+        Nothing enters ``wheels/`` or ``bytecode/`` before every item of the
+        plan is ready (:meth:`_promote`), so a failed fetch leaves the store as
+        it was. Staged parts of other fetches are used, not redone: each wheel
+        is downloaded once however many fetches run.
+        """
         if key is None:
             return "skipped", False
         entry = self.layout.wheel_dir(key)
-        action = "reused"
-        if not (entry / "entry.json").is_file():
-            with flocked(self.layout.lock_file(key)):
-                if not (entry / "entry.json").is_file():
-                    action = self._acquire(item, key, target, offline)
-        compiled = False
         bytecode = self.layout.bytecode_dir(target.cache_tag, key)
-        if not bytecode.is_dir():
-            with flocked(self.layout.lock_file(key)):
-                if not bytecode.is_dir():
-                    self._compile(key, target)
-                    compiled = True
+        if (entry / "entry.json").is_file() and bytecode.is_dir():
+            return "reused", False
+        stage = self.layout.staged_dir(key)
+        action, compiled = "reused", False
+        with flocked(self.layout.lock_file(key)):
+            if not (entry / "entry.json").is_file() and not (stage / "entry" / "entry.json").is_file():
+                action = self._acquire(item, key, target, offline, stage / "entry")
+                staged.append(stage / "entry")
+            if not bytecode.is_dir() and not (stage / target.cache_tag).is_dir():
+                site = entry / "site" if (entry / "entry.json").is_file() else stage / "entry" / "site"
+                self._compile(site, target, stage / target.cache_tag)
+                staged.append(stage / target.cache_tag)
+                compiled = True
         return action, compiled
 
-    def _acquire(self, item: PlanItem, key: str, target: Target, offline: bool) -> str:
-        """Copy, take from uv's cache, download or build the wheel; verify, unpack, rename into place."""
+    def _promote(self, item: PlanItem, key: str, target: Target) -> None:
+        """Phase two: rename staged parts into ``wheels/`` and ``bytecode/`` (redoing any another fetch withdrew)."""
+        entry = self.layout.wheel_dir(key)
+        bytecode = self.layout.bytecode_dir(target.cache_tag, key)
+        if (entry / "entry.json").is_file() and bytecode.is_dir():
+            return
+        stage = self.layout.staged_dir(key)
+        with flocked(self.layout.lock_file(key)):
+            if not (entry / "entry.json").is_file():
+                if not (stage / "entry" / "entry.json").is_file():
+                    self._acquire(item, key, target, False, stage / "entry")
+                rename_into_place(stage / "entry", entry)
+            if not bytecode.is_dir():
+                if not (stage / target.cache_tag).is_dir():
+                    self._compile(entry / "site", target, stage / target.cache_tag)
+                rename_into_place(stage / target.cache_tag, bytecode)
+            try:
+                stage.rmdir()
+            except OSError:
+                pass  # another tag still staged there
+
+    def _unstage(self, staged: list[Path]) -> None:
+        """Withdraw what a failed fetch staged (under each key's lock; others may be using it)."""
+        for part in staged:
+            key = part.parent.name
+            with flocked(self.layout.lock_file(key)), work_dir(self.layout.tmp_dir()) as work:
+                if part.exists():
+                    os.rename(part, work / "withdrawn")
+                try:
+                    part.parent.rmdir()
+                except OSError:
+                    pass
+
+    def _acquire(self, item: PlanItem, key: str, target: Target, offline: bool, dest: Path) -> str:
+        """Copy, take from uv's cache, download or build the wheel; verify, unpack, rename to ``dest``."""
         with work_dir(self.layout.tmp_dir()) as work:
             if item.kind != "wheel":
                 if offline:
@@ -209,7 +260,7 @@ class Store:
                 wheel_file = work / art.filename
                 action = self._get_file(art, item, wheel_file, key)
                 unpack_wheel(wheel_file, art.filename, key, work / "entry")
-            rename_into_place(work / "entry", self.layout.wheel_dir(key))
+            rename_into_place(work / "entry", dest)
         return action
 
     def _get_file(self, art: Artifact | None, item: PlanItem, dest: Path, sha256: str | None = None) -> str:
@@ -244,10 +295,10 @@ class Store:
             return False
         return True
 
-    def _compile(self, key: str, target: Target) -> None:
+    def _compile(self, site: Path, target: Target, dest: Path) -> None:
         with work_dir(self.layout.tmp_dir()) as work:
-            compile_tree(target.executable, self.layout.wheel_dir(key) / "site", work / "pyc")
-            rename_into_place(work / "pyc", self.layout.bytecode_dir(target.cache_tag, key))
+            compile_tree(target.executable, site, work / "pyc")
+            rename_into_place(work / "pyc", dest)
 
     # -- maintenance ------------------------------------------------------
 
@@ -332,6 +383,8 @@ class Store:
         "name version")`` of each dropped entry.
         """
         clean_debris(self.layout.tmp_dir())
+        if not dry_run:
+            self._clean_staged()
         horizon = time.time() - max_age_days * 86400
         keep: set[str] = set()
         for rec in usage.lock_records(self):
@@ -360,6 +413,12 @@ class Store:
             if not dry_run:
                 self._drop(key)
         return dropped
+
+    def _clean_staged(self) -> None:
+        """Withdraw staged parts (of killed fetches; a running fetch just redoes what it loses)."""
+        staged_root = self.layout.base / "staged"
+        names = os.listdir(staged_root) if staged_root.is_dir() else []
+        self._unstage([staged_root / key / part for key in names for part in os.listdir(staged_root / key)])
 
     def _drop(self, key: str) -> None:
         """Remove an entry and its bytecode: renamed out first, so it vanishes whole."""
