@@ -155,8 +155,11 @@ class Store:
         staged: list[Path] = []  # parts this fetch put in staged/, removed again if it fails
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                # largest first: the big wheels' download, unpack and compile
+                # otherwise form a single-threaded tail at the end
+                by_size = sorted(keyed, key=lambda ik: -((ik[0].wheel.size or 0) if ik[0].wheel else 0))
                 futures = {
-                    pool.submit(self._stage, item, key, target, offline, staged): item for item, key in keyed
+                    pool.submit(self._stage, item, key, target, offline, staged): item for item, key in by_size
                 }
                 try:
                     for fut in as_completed(futures):
