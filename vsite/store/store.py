@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -82,6 +83,7 @@ class Store:
     def __init__(self, root: Path | str | None = None, *, use_uv_cache: bool = True) -> None:
         self.layout = StoreLayout(Path(root) if root is not None else cache_dir())
         self.use_uv_cache = use_uv_cache
+        self._net = self._cpu = threading.BoundedSemaphore(1)  # set per fetch
         self._local_keys: dict[tuple[str, int, int], str] = {}
 
     # -- keys and reading -------------------------------------------------
@@ -154,7 +156,12 @@ class Store:
         report = FetchReport()
         staged: list[Path] = []  # parts this fetch put in staged/, removed again if it fails
         try:
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            # Separate budgets for network and CPU: ``jobs`` downloads and one
+            # unpack/compile per core (+1 to cover I/O waits) run at once, so
+            # downloads continue while earlier wheels compile.
+            self._net = threading.BoundedSemaphore(max(1, jobs))
+            self._cpu = threading.BoundedSemaphore((os.cpu_count() or 1) + 1)
+            with ThreadPoolExecutor(max_workers=max(1, jobs) + 2 * (os.cpu_count() or 1)) as pool:
                 # largest first: the big wheels' download, unpack and compile
                 # otherwise form a single-threaded tail at the end
                 by_size = sorted(keyed, key=lambda ik: -((ik[0].wheel.size or 0) if ik[0].wheel else 0))
@@ -251,7 +258,8 @@ class Store:
                 if offline:
                     raise StoreError(f"{_what(item)} needs a build ({item.kind}) and --offline was given")
                 wheel_file = build_wheel(item, target.executable, work, lambda dest: self._get_file(item.sdist, item, dest))
-                unpack_wheel(wheel_file, wheel_file.name, key, work / "entry")
+                with self._cpu:
+                    unpack_wheel(wheel_file, wheel_file.name, key, work / "entry")
                 action = "built"
             elif self._from_uv_cache(item, key, work / "entry"):
                 action = "from_uv_cache"
@@ -262,7 +270,8 @@ class Store:
                     raise StoreError(f"{_what(item)} ({art.filename}) is not in the store and --offline was given")
                 wheel_file = work / art.filename
                 action = self._get_file(art, item, wheel_file, key)
-                unpack_wheel(wheel_file, art.filename, key, work / "entry")
+                with self._cpu:
+                    unpack_wheel(wheel_file, art.filename, key, work / "entry")
             rename_into_place(work / "entry", dest)
         return action
 
@@ -280,7 +289,8 @@ class Store:
             raise StoreError(f"{_what(item)}: the lock gives neither url nor path for {art.filename}")
         if not sha256:
             raise StoreError(f"{_what(item)}: the lock gives no sha256 for {art.filename}; refusing to fetch it unverified")
-        download(art.url, dest, what=_what(item), sha256=sha256, size=art.size)
+        with self._net:
+            download(art.url, dest, what=_what(item), sha256=sha256, size=art.size)
         return "downloaded"
 
     def _from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:
@@ -292,14 +302,15 @@ class Store:
         if archive is None:
             return False
         try:
-            unpack_tree(archive, item.wheel.filename, key, item.wheel.size or 0, dest)
+            with self._cpu:
+                unpack_tree(archive, item.wheel.filename, key, item.wheel.size or 0, dest)
         except (StoreError, OSError):
             shutil.rmtree(dest, ignore_errors=True)  # changed since uv unpacked it: download instead
             return False
         return True
 
     def _compile(self, site: Path, target: Target, dest: Path) -> None:
-        with work_dir(self.layout.tmp_dir()) as work:
+        with work_dir(self.layout.tmp_dir()) as work, self._cpu:
             compile_tree(target.executable, site, work / "pyc")
             rename_into_place(work / "pyc", dest)
 
