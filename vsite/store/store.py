@@ -145,6 +145,15 @@ class Store:
         progress: Progress | None = None,
     ) -> FetchReport:
         """Make every item of ``plan`` present and compiled for ``target``."""
+        try:
+            return self._fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
+        except OSError as exc:  # the store itself: unwritable, disk full
+            where = exc.filename or self.layout.root
+            raise StoreError(f"cannot use the store at {where}: {exc.strerror or exc}") from None
+
+    def _fetch(
+        self, plan: Plan, target: Target, *, offline: bool, jobs: int, progress: Progress | None
+    ) -> FetchReport:
         clean_debris(self.layout.tmp_dir())
         keyed = [(item, self.key(item)) for item in plan.items]
         usage.record_lock(

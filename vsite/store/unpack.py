@@ -170,8 +170,10 @@ class _EntryDestination(WheelDestination):
                     size += len(buf)
         except FileExistsError:
             raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
+        except OSError as exc:  # the store's side: disk full, permissions
+            raise StoreError(f"cannot write {self.wheel}'s {rel} into the store: {exc.strerror or exc}") from None
         if record is not None:
             if record.hash_ is None or record.size is None:
                 raise _fail(self.wheel, f"RECORD lacks hash or size of {record.path}")
