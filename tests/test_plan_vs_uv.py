@@ -22,7 +22,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from planhelp import fake_target
-from uvprojects import workspace
+from uvprojects import virtual_root_workspace, workspace
 from vsite.plan import PlanOptions, make_plan
 from vsite.plan.wheels import wheel_tags
 from vsite.target import probe
@@ -44,6 +44,16 @@ CASES = {
 }
 
 
+# the workspace whose root has no [project]: all members synced, the root's groups in [manifest]
+VROOT_CASES = {
+    "default": ([], PlanOptions()),
+    "all": (["--all-groups", "--all-extras"], PlanOptions(all_groups=True, all_extras=True)),
+    "no-dev": (["--no-dev"], PlanOptions(no_dev=True)),
+    "only-docs": (["--only-group", "docs"], PlanOptions(only_groups=("docs",))),
+    "member": (["--package", "beta"], PlanOptions(packages=("beta",))),
+}
+
+
 def _other_pythons() -> list[str]:
     """Other CPythons >= 3.10 installed here (pyenv or system), by path; none is fine."""
     found = []
@@ -55,13 +65,20 @@ def _other_pythons() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def projects(tmp_path_factory):
+    """Both workspaces, locked once for the module (uv lock resolves against PyPI)."""
     base = tmp_path_factory.mktemp("uvws")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VSITE_CACHE_DIR", str(base / "vsite-cache"))
-        root = workspace(base)
-        subprocess.run([UV, "lock", "-q"], cwd=root, check=True)
-        yield root
+        roots = {"ws": workspace(base), "vroot": virtual_root_workspace(base)}
+        for root in roots.values():
+            subprocess.run([UV, "lock", "-q"], cwd=root, check=True)
+        yield roots
+
+
+@pytest.fixture(scope="module")
+def env(projects):
+    return projects["ws"]
 
 
 def uv_installed(root: Path, python: str, flags: list[str]) -> dict:
@@ -124,6 +141,16 @@ def test_uv_lock_and_pylock_match_uv_sync(env, case):
     installed = uv_installed(env, sys.executable, flags)
     assert_same(make_plan(env / "uv.lock", target, options), installed)
     assert_same(make_plan(_export_pylock(env, case, flags), target, PlanOptions()), installed)
+
+
+@pytest.mark.parametrize("case", sorted(VROOT_CASES))
+def test_virtual_root_workspace_matches_uv_sync(projects, case):
+    root = projects["vroot"]
+    flags, options = VROOT_CASES[case]
+    installed = uv_installed(root, sys.executable, flags)
+    target = probe(sys.executable)
+    assert_same(make_plan(root / "uv.lock", target, options), installed)
+    assert_same(make_plan(_export_pylock(root, case, flags), target, PlanOptions()), installed)
 
 
 @pytest.mark.parametrize("python", _other_pythons() or [pytest.param(None, marks=pytest.mark.skip(

@@ -127,3 +127,17 @@ def workspace(base: Path) -> Path:
     )
     flit_project(root, "app", deps=deps, extra=extra)
     return root
+
+
+def virtual_root_workspace(base: Path) -> Path:
+    """A workspace whose root has no [project]: members ``alpha`` (needs ``beta``) and ``beta``,
+    plus the root's own dependency groups (these land in uv.lock's ``[manifest]``)."""
+    root = base / "vroot"
+    flit_project(root / "alpha", "alpha", deps=["beta", "six"],
+                 extra='[project.optional-dependencies]\nfmt = ["attrs"]\n[tool.uv.sources]\nbeta = { workspace = true }\n')
+    flit_project(root / "beta", "beta", deps=["idna; python_version >= '3.11'"])
+    (root / "pyproject.toml").write_text(
+        '[tool.uv.workspace]\nmembers = ["alpha", "beta"]\n'
+        '[dependency-groups]\ndev = ["iniconfig"]\ndocs = ["mdurl"]\n'
+    )
+    return root
