@@ -105,3 +105,16 @@ def test_bad_input_exit_2_one_line(tmp_path, content, args, message):
 def test_missing_lock_exit_2(tmp_path):
     result = run(str(tmp_path / "nope" / "uv.lock"))
     assert result.exit_code == 2 and "not found" in result.stderr
+
+
+def test_same_lock_at_two_paths_plans_each(tmp_path):
+    plans = []
+    for sub in ("a", "b"):
+        lock = tmp_path / sub / "uv.lock"
+        lock.parent.mkdir()
+        lock.write_text(DEMO.read_text())
+        plans.append(cached_plan(lock, sys.executable)[0])
+    assert plans[0].lock_sha256 == plans[1].lock_sha256
+    assert [p.lock_path for p in plans] == [str(tmp_path / "a" / "uv.lock"), str(tmp_path / "b" / "uv.lock")]
+    assert {i.source["path"] for p in plans for i in p.items if i.kind == "virtual"} == {
+        str(tmp_path / "a"), str(tmp_path / "b")}

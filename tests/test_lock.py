@@ -87,6 +87,7 @@ def _demo_with(old: str, new: str) -> str:
          r"packages\[1\] \(local\): missing field `wheels`"),
         ("pylock.x.toml", b"\xff\xfe", "not UTF-8"),
         ("other.lock", "x = 1\n", "not a uv.lock or pylock.toml"),
+        ("other.lock", "x = [", "not TOML"),
     ],
 )
 def test_bad_locks_are_one_line_errors(tmp_path, name, text, message):

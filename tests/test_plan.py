@@ -150,3 +150,22 @@ def test_no_wheel_and_no_sdist_is_plan_error(lock):
 def test_requires_python_excludes_target(lock):
     with pytest.raises(PlanError, match="requires-python"):
         make_plan(lock, fake_target((3, 9, 1)))
+
+
+@pytest.mark.parametrize(
+    "setting, present, absent",
+    [
+        ('default-groups = ["lint"]', {"ruff"}, {"pytest"}),
+        ('default-groups = "all"', {"ruff", "pytest"}, set()),
+        ("", {"pytest"}, {"ruff"}),
+    ],
+)
+def test_default_groups_from_pyproject(lock, setting, present, absent):
+    (lock.parent / "pyproject.toml").write_text(f'[project]\nname = "app"\n[tool.uv]\n{setting}\n')
+    got = set(names(make_plan(lock, fake_target())))
+    assert present <= got and not (absent & got)
+
+
+def test_virtual_member_listed_but_not_requested():
+    (root,) = [i for i in make_plan(DEMO, fake_target()).items if i.kind == "virtual"]
+    assert root.name == "vsite-demo" and not root.requested and "direct_url" not in root.source

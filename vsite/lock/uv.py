@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from vsite.errors import LockError
 from vsite.lock.fields import Fields, filename_of, read_toml, resolve_path
-from vsite.lock.model import Dependency, Requirement, Source, UvLock, UvPackage
+from vsite.lock.model import ConflictItem, Dependency, Requirement, Source, UvLock, UvPackage
 from vsite.plan.model import Artifact
 
 SUPPORTED_VERSION = 1
@@ -71,6 +71,7 @@ def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
         requirements=requirements,
         dependency_groups=MappingProxyType(groups),
         packages=packages,
+        conflicts=tuple(_conflict_set(top, i) for i in range(len(top.get("conflicts", list, [])))),
     )
     _check_edges(parsed)
     return parsed
@@ -92,6 +93,17 @@ def _check_edges(lock: UvLock) -> None:
                         f"{lock.path}: package {package.name} {package.version or ''}".rstrip()
                         + f": {where}: dependency {what} {problem} in the lock"
                     )
+
+
+def _conflict_set(top: Fields, index: int) -> tuple[ConflictItem, ...]:
+    items = Fields(top.lock, {"set": top.data["conflicts"][index]}, f"conflicts[{index}]").tables("set")
+    out = []
+    for item in items:
+        extra, group = item.str("extra"), item.str("group")
+        if (extra is None) == (group is None):
+            raise item.fail("must have exactly one of `extra` or `group`")
+        out.append(ConflictItem(normalize(item.str("package", required=True) or ""), extra, group))
+    return tuple(out)
 
 
 def _requirement(f: Fields) -> Requirement:

@@ -14,12 +14,12 @@ import tomllib
 from collections import deque
 
 from vsite.errors import PlanError
-from vsite.lock.model import Dependency, Requirement, UvLock, UvPackage
+from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
 from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
 from vsite.plan.markers import MarkerEnv, parse_specifier
 from vsite.plan.model import PlanItem
 from vsite.plan.options import PlanOptions
-from vsite.plan.select import select
+from vsite.plan.select import Selection, select
 from vsite.target import Target
 
 _MEMBER_KINDS = ("editable", "virtual", "directory")
@@ -75,9 +75,30 @@ def _requirement_package(lock: UvLock, req: Requirement, env: MarkerEnv) -> UvPa
     return found[0]
 
 
+def _activated(lock: UvLock, roots: list[UvPackage], chosen: Selection) -> set[ConflictItem]:
+    """The conflict items the selection turns on; two of one ``tool.uv.conflicts`` set is an error.
+
+    Like uv, only the extras and groups chosen on the synced members count.
+    """
+    on = {ConflictItem(r.name, extra=e) for r in roots if chosen.include_project for e in chosen.extras & set(r.extras)}
+    on |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
+    for conflict in lock.conflicts:
+        hit = [i for i in conflict if i in on]
+        if len(hit) > 1:
+            what = " and ".join(f"`{i.extra or i.group}` of {i.package}" for i in hit)
+            raise PlanError(f"{what} conflict (tool.uv.conflicts): they cannot be installed together")
+    return on
+
+
 def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem]:
     """Items of the environment ``uv sync --frozen`` would make from ``lock`` for ``target``."""
-    env = MarkerEnv(target.markers, lock.path)
+    roots, non_project = _roots(lock, options)
+    manifest_groups = lock.dependency_groups if non_project or not roots else {}
+    defined_extras = {e for r in roots for e in r.extras}
+    defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
+    chosen = select(options, defined_extras, defined_groups, default_groups(os.path.dirname(lock.path)))
+    activated = _activated(lock, roots, chosen)
+    env = MarkerEnv(target.markers, lock.path, extras=frozenset(i.marker_name for i in activated))
     if not env.python_in(lock.requires_python):
         raise PlanError(
             f"target Python {env.env['python_full_version']} is outside the lock's "
@@ -85,12 +106,6 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
         )
     if lock.supported_markers and not any(map(env.holds, lock.supported_markers)):
         raise PlanError(f"target is not among the lock's supported environments: {lock.path}")
-
-    roots, non_project = _roots(lock, options)
-    manifest_groups = lock.dependency_groups if non_project or not roots else {}
-    defined_extras = {e for r in roots for e in r.extras}
-    defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
-    chosen = select(options, defined_extras, defined_groups, default_groups(os.path.dirname(lock.path)))
 
     seen: set[tuple[int, str | None]] = set()
     installed: dict[int, UvPackage] = {}
@@ -175,6 +190,7 @@ def _item(package: UvPackage, rank: dict[str, int], desc: str) -> PlanItem:
         return PlanItem(name=package.name, version=version, kind="git", source=info, requested=True)
     assert source.path is not None
     info = {"kind": source.kind, "path": source.path}
-    if source.kind != "virtual":
-        info["direct_url"] = directory_direct_url(source.path, source.kind == "editable")
+    if source.kind == "virtual":  # listed so nothing is silently dropped, but uv installs nothing
+        return PlanItem(name=package.name, version=version, kind="virtual", source=info, requested=False)
+    info["direct_url"] = directory_direct_url(source.path, source.kind == "editable")
     return PlanItem(name=package.name, version=version, kind=source.kind, source=info, requested=True)
