@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import tomllib
 from collections import deque
+from typing import Iterable
 
 from vsite.errors import PlanError
 from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
 from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
-from vsite.plan.markers import MarkerEnv, parse_specifier
+from vsite.plan.markers import MarkerEnv
 from vsite.plan.model import PlanItem
 from vsite.plan.options import PlanOptions
-from vsite.plan.select import Selection, select
+from vsite.plan.select import select
 from vsite.target import Target
 
 _MEMBER_KINDS = ("editable", "virtual", "directory")
@@ -43,7 +44,13 @@ def default_groups(project_dir: str) -> tuple[str, ...] | None:
 
 
 def _roots(lock: UvLock, options: PlanOptions) -> tuple[list[UvPackage], bool]:
-    """The members to sync and whether the root is a non-project workspace (manifest needs apply)."""
+    """The members to sync, and whether the workspace root's own needs (``[manifest]``) apply.
+
+    ``--package`` names members; ``--all-packages`` or a root without ``[project]``
+    means every member; otherwise the root project. The manifest's requirements
+    and groups belong to a non-project root and apply only when it is synced
+    (checked: ``uv sync --package m`` leaves the root's groups out).
+    """
     root_dir = os.path.dirname(lock.path)
     members = [
         p
@@ -63,42 +70,104 @@ def _roots(lock: UvLock, options: PlanOptions) -> tuple[list[UvPackage], bool]:
 
 
 def _requirement_package(lock: UvLock, req: Requirement, env: MarkerEnv) -> UvPackage:
-    """The locked package a manifest requirement (by name only) means for this target."""
-    found = list(lock.by_name.get(req.name, ()))
-    if req.specifier and len(found) > 1:
-        spec = parse_specifier(req.specifier, lock.path)
-        found = [p for p in found if p.version is None or spec.contains(p.version, prereleases=True)]
-    if len(found) > 1:
-        found = [p for p in found if not p.resolution_markers or any(map(env.holds, p.resolution_markers))]
-    if not found:
-        raise PlanError(f"{lock.path}: manifest requirement {req.name} names no package in the lock")
+    """The locked package a manifest requirement (by name only) means: the one whose fork
+    (``resolution-markers``) holds for the target, as uv's ``find_by_markers``."""
+    found = [
+        p for p in lock.by_name.get(req.name, ())
+        if not p.resolution_markers or any(map(env.holds, p.resolution_markers))
+    ]
+    if len(found) != 1:
+        problem = "names no package" if not found else "matches several packages"
+        raise PlanError(f"{lock.path}: manifest requirement {req.name} {problem} for this target")
     return found[0]
 
 
-def _activated(lock: UvLock, roots: list[UvPackage], chosen: Selection) -> set[ConflictItem]:
-    """The conflict items the selection turns on; two of one ``tool.uv.conflicts`` set is an error.
+def _deps(package: UvPackage, extra: str | None) -> tuple[Dependency, ...]:
+    return package.dependencies if extra is None else package.optional_dependencies.get(extra, ())
 
-    Like uv, only the extras and groups chosen on the synced members count.
-    """
-    on = {ConflictItem(r.name, extra=e) for r in roots if chosen.include_project for e in chosen.extras & set(r.extras)}
-    on |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
+
+class _Walk:
+    """uv's breadth-first walk over (package, extra) pairs (``Installable::to_resolution``)."""
+
+    def __init__(self, lock: UvLock) -> None:
+        self.lock = lock
+        self.queue: deque[tuple[UvPackage, str | None]] = deque()
+        self.seen: set[tuple[int, str | None]] = set()
+        self.installed: dict[int, UvPackage] = {}
+
+    def enqueue(self, package: UvPackage, extras: Iterable[str] = ()) -> None:
+        """Walk the package's dependencies (and those of ``extras``), installing it or not."""
+        for extra in (None, *extras):
+            key = (id(package), extra)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.queue.append((package, extra))
+
+    def install(self, package: UvPackage, extras: Iterable[str] = ()) -> None:
+        self.installed[id(package)] = package
+        self.enqueue(package, extras)
+
+    def follow(self, dep: Dependency, env: MarkerEnv) -> None:
+        if env.holds(dep.marker):
+            self.install(self.lock.candidates(dep)[0], dep.extras)
+
+    def run(self, env: MarkerEnv) -> list[UvPackage]:
+        while self.queue:
+            package, extra = self.queue.popleft()
+            for dep in _deps(package, extra):
+                self.follow(dep, env)
+        return list(self.installed.values())
+
+    def activated_extras(self, active: set[ConflictItem], env_for) -> set[ConflictItem]:
+        """uv's first pass for conflicts: every extra switched on along followed edges.
+
+        A dependency's marker is evaluated as if its own extras were already on,
+        and those extras then count for the rest of the pass (and the real walk).
+        """
+        queue, seen, active = deque(self.queue), set(self.seen), set(active)
+        while queue:
+            package, extra = queue.popleft()
+            for dep in _deps(package, extra):
+                more = {ConflictItem(dep.name, extra=e) for e in dep.extras} - active
+                if not env_for(active | more).holds(dep.marker):
+                    continue
+                active |= more
+                target = self.lock.candidates(dep)[0]
+                for e in (None, *dep.extras):
+                    if (id(target), e) not in seen:
+                        seen.add((id(target), e))
+                        queue.append((target, e))
+        return active
+
+
+def _check_conflicts(lock: UvLock, active: set[ConflictItem]) -> None:
     for conflict in lock.conflicts:
-        hit = [i for i in conflict if i in on]
+        hit = [i for i in conflict if i in active]
         if len(hit) > 1:
             what = " and ".join(f"`{i.extra or i.group}` of {i.package}" for i in hit)
             raise PlanError(f"{what} conflict (tool.uv.conflicts): they cannot be installed together")
-    return on
 
 
 def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem]:
     """Items of the environment ``uv sync --frozen`` would make from ``lock`` for ``target``."""
-    roots, non_project = _roots(lock, options)
-    manifest_groups = lock.dependency_groups if non_project or not roots else {}
+    roots, manifest = _roots(lock, options)
+    manifest_groups = lock.dependency_groups if manifest else {}
     defined_extras = {e for r in roots for e in r.extras}
     defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
     chosen = select(options, defined_extras, defined_groups, default_groups(os.path.dirname(lock.path)))
-    activated = _activated(lock, roots, chosen)
-    env = MarkerEnv(target.markers, lock.path, extras=frozenset(i.marker_name for i in activated))
+    root_extras = {id(r): sorted(chosen.extras & set(r.extras)) if chosen.include_project else [] for r in roots}
+    active = {ConflictItem(r.name, extra=e) for r in roots for e in root_extras[id(r)]}
+    active |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
+
+    envs: dict[frozenset[ConflictItem], MarkerEnv] = {}
+
+    def env_for(items: set[ConflictItem]) -> MarkerEnv:
+        key = frozenset(items)
+        if key not in envs:
+            envs[key] = MarkerEnv(target.markers, lock.path, extras=frozenset(i.marker_name for i in key))
+        return envs[key]
+
+    env = env_for(active)
     if not env.python_in(lock.requires_python):
         raise PlanError(
             f"target Python {env.env['python_full_version']} is outside the lock's "
@@ -107,49 +176,37 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     if lock.supported_markers and not any(map(env.holds, lock.supported_markers)):
         raise PlanError(f"target is not among the lock's supported environments: {lock.path}")
 
-    seen: set[tuple[int, str | None]] = set()
-    installed: dict[int, UvPackage] = {}
-    queue: deque[tuple[UvPackage, str | None]] = deque()
-
-    def visit(package: UvPackage, extras: tuple[str, ...] | frozenset[str] = ()) -> None:
-        for extra in (None, *extras):
-            key = (id(package), extra)
-            if key not in seen:
-                seen.add(key)
-                queue.append((package, extra))
-
-    def follow(dep: Dependency) -> None:
-        if env.holds(dep.marker):
-            visit(lock.candidates(dep)[0], dep.extras)
-
-    def require(req: Requirement) -> None:
-        if env.holds(req.marker):
-            visit(_requirement_package(lock, req, env), req.extras)
-
+    walk = _Walk(lock)
     for root in roots:
         if chosen.include_project:
-            visit(root, tuple(e for e in chosen.extras if e in root.extras))
+            walk.install(root, root_extras[id(root)])
         for group in sorted(chosen.groups):
             for dep in root.dev_dependencies.get(group, ()):
-                follow(dep)
-    if non_project or not roots:
-        if chosen.include_project:
-            for req in lock.requirements:
-                require(req)
-        for group in sorted(chosen.groups):
-            for req in manifest_groups.get(group, ()):
-                require(req)
-
-    while queue:
-        package, extra = queue.popleft()
-        installed[id(package)] = package
-        deps = package.dependencies if extra is None else package.optional_dependencies.get(extra, ())
-        for dep in deps:
-            follow(dep)
+                # a group edge such as `app[gpu]` counts its own extras as on (uv does
+                # the same), so its conflict marker can admit it
+                more = {ConflictItem(dep.name, extra=e) for e in dep.extras} - active
+                if env_for(active | more).holds(dep.marker):
+                    active |= more
+                    walk.install(lock.candidates(dep)[0], dep.extras)
+    env = env_for(active)
+    # the non-project root's own needs: uv walks a requirement's dependencies
+    # even under --only-group, without installing the package itself
+    for req in lock.requirements if manifest else ():
+        if env.holds(req.marker):
+            package = _requirement_package(lock, req, env)
+            (walk.install if chosen.include_project else walk.enqueue)(package, req.extras)
+    for group in sorted(chosen.groups):
+        for req in manifest_groups.get(group, ()):
+            if env.holds(req.marker):
+                walk.install(_requirement_package(lock, req, env), req.extras)
+    if lock.conflicts:
+        active = walk.activated_extras(active, env_for)
+        _check_conflicts(lock, active)
+        env = env_for(active)
 
     rank = target.tag_priority()
     desc = target.tags[0] if target.tags else f"Python {target.python_version}"
-    items = [_item(p, rank, desc) for p in installed.values()]
+    items = [_item(p, rank, desc) for p in walk.run(env)]
     names = [i.name for i in items]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
