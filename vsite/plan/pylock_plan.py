@@ -28,7 +28,12 @@ from vsite.target import Target
 
 def plan_pylock(lock: PyLock, target: Target, options: PlanOptions) -> list[PlanItem]:
     """Items of the environment a PEP 751 installer makes from ``lock`` for ``target``."""
-    chosen = select(options, lock.extras, lock.dependency_groups, lock.default_groups)
+    if options.packages or options.all_packages:
+        raise PlanError("--package/--all-packages select workspace members; a pylock.toml has none")
+    chosen = select(
+        options, lock.extras, lock.dependency_groups, lock.default_groups,
+        where=(f"{lock.path} (its `extras`)", f"{lock.path} (its `dependency-groups`)"),
+    )
     env = MarkerEnv(target.markers, lock.path, extras=chosen.extras, groups=chosen.groups, lock_file=True)
     if not env.python_in(lock.requires_python):
         raise PlanError(

@@ -29,19 +29,19 @@ def select(
     defined_extras: Collection[str],
     defined_groups: Collection[str],
     default_groups: Collection[str] | None,
+    where: tuple[str, str] = ("the project's optional-dependencies", "the project's dependency-groups"),
 ) -> Selection:
     """Apply ``options`` to what the lock defines; unknown names asked for are a PlanError.
 
-    ``default_groups`` None means every defined group (uv's ``default-groups = "all"``).
+    ``default_groups`` None means every defined group (uv's ``default-groups = "all"``);
+    ``where`` names the places extras and groups are defined, for the error message.
     """
     for extra in (*options.extras, *options.no_extras):
         if extra not in defined_extras:
-            raise PlanError(f"extra `{extra}` is not defined in the project's optional-dependencies")
-    for group in (*options.groups, *options.only_groups, *options.no_groups):
+            raise PlanError(f"extra `{extra}` is not defined in {where[0]}")
+    for group in (*options.groups, *options.only_groups, *options.no_groups, *(["dev"] if options.only_dev else [])):
         if group not in defined_groups:
-            raise PlanError(f"group `{group}` is not defined in the project's dependency-groups")
-    if options.only_dev and "dev" not in defined_groups:
-        raise PlanError("group `dev` is not defined in the project's dependency-groups")
+            raise PlanError(f"group `{group}` is not defined in {where[1]}")
 
     only = set(options.only_groups) | ({"dev"} if options.only_dev else set())
     if only:
