@@ -126,14 +126,15 @@ def _source(f: Fields, base: str) -> Source:
         path = resolve_path(base, value)
     subdirectory = f.str("subdirectory")
     if kind == "git" and subdirectory is None:
-        subdirectory = _git_query(value).get("subdirectory")
+        subdirectory = parse_git_source(value)[1].get("subdirectory")
     return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]
 
 
-def _git_query(url: str) -> dict[str, str]:
-    """The query parameters of a uv.lock git source (``rev``, ``tag``, ``branch``, ``subdirectory``)."""
-    query = url.split("#", 1)[0].partition("?")[2]
-    return dict(part.partition("=")[::2] for part in query.split("&") if part)
+def parse_git_source(value: str) -> tuple[str, dict[str, str], str]:
+    """Split a uv.lock git source ``<repo>?<branch|tag|rev|subdirectory>=...#<commit>``."""
+    repo, _, commit = value.partition("#")
+    base, _, query = repo.partition("?")
+    return base, dict(part.partition("=")[::2] for part in query.split("&") if part), commit
 
 
 def _dependencies(f: Fields, key: str, base: str) -> tuple[Dependency, ...]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import tomllib
 from collections import deque
-from typing import Iterable
+from typing import Callable, Iterable
 
 from vsite.errors import PlanError
+from vsite.lock.uv import parse_git_source
 from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
 from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
 from vsite.plan.markers import MarkerEnv
@@ -118,7 +119,9 @@ class _Walk:
                 self.follow(dep, env)
         return list(self.installed.values())
 
-    def activated_extras(self, active: set[ConflictItem], env_for) -> set[ConflictItem]:
+    def activated_extras(
+        self, active: set[ConflictItem], env_for: Callable[[set[ConflictItem]], MarkerEnv]
+    ) -> set[ConflictItem]:
         """uv's first pass for conflicts: every extra switched on along followed edges.
 
         A dependency's marker is evaluated as if its own extras were already on,
@@ -138,6 +141,18 @@ class _Walk:
                         seen.add((id(target), e))
                         queue.append((target, e))
         return active
+
+
+def _check_target(lock: UvLock, env: MarkerEnv) -> None:
+    """uv refuses a target outside ``requires-python`` (lock markers are simplified against
+    it, so they would mislead) or outside ``supported-markers``."""
+    if not env.python_in(lock.requires_python):
+        raise PlanError(
+            f"target Python {env.env['python_full_version']} is outside the lock's "
+            f"requires-python {lock.requires_python}"
+        )
+    if lock.supported_markers and not any(map(env.holds, lock.supported_markers)):
+        raise PlanError(f"target is not among the lock's supported environments: {lock.path}")
 
 
 def _check_conflicts(lock: UvLock, active: set[ConflictItem]) -> None:
@@ -167,14 +182,7 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
             envs[key] = MarkerEnv(target.markers, lock.path, extras=frozenset(i.marker_name for i in key))
         return envs[key]
 
-    env = env_for(active)
-    if not env.python_in(lock.requires_python):
-        raise PlanError(
-            f"target Python {env.env['python_full_version']} is outside the lock's "
-            f"requires-python {lock.requires_python}"
-        )
-    if lock.supported_markers and not any(map(env.holds, lock.supported_markers)):
-        raise PlanError(f"target is not among the lock's supported environments: {lock.path}")
+    _check_target(lock, env_for(active))
 
     walk = _Walk(lock)
     for root in roots:
@@ -219,22 +227,12 @@ def _item(package: UvPackage, rank: dict[str, int], desc: str) -> PlanItem:
     version = package.version or ""
     if source.kind in ("registry", "url", "path"):
         info: dict = {"kind": source.kind}
-        if source.kind == "registry":
-            info["url"] = source.value
-        elif source.kind == "url":
-            info["url"] = source.value
-        else:
-            info["path"] = source.path
+        info.update({"path": source.path} if source.kind == "path" else {"url": source.value})
         if source.subdirectory:
             info["subdirectory"] = source.subdirectory
-        sdist = package.sdist
-        if sdist is None and not package.wheels and source.kind != "registry":
-            raise PlanError(f"{package.name} {version}: lock names neither a wheel nor an sdist")
-        return archive_item(package.name, version, package.wheels, sdist, rank, desc, info)
+        return archive_item(package.name, version, package.wheels, package.sdist, rank, desc, info)
     if source.kind == "git":
-        repo, _, commit = source.value.partition("#")
-        base, _, query = repo.partition("?")
-        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        base, params, commit = parse_git_source(source.value)
         requested = params.get("rev") or params.get("tag") or params.get("branch")
         info = {
             "kind": "git",
