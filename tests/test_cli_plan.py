@@ -118,3 +118,22 @@ def test_same_lock_at_two_paths_plans_each(tmp_path):
     assert [p.lock_path for p in plans] == [str(tmp_path / "a" / "uv.lock"), str(tmp_path / "b" / "uv.lock")]
     assert {i.source["path"] for p in plans for i in p.items if i.kind == "virtual"} == {
         str(tmp_path / "a"), str(tmp_path / "b")}
+
+
+def test_plan_options_reusable_by_other_commands():
+    import click
+
+    from vsite.cli.options import plan_from_cli, plan_options
+
+    seen = {}
+
+    @click.command()
+    @click.argument("lock")
+    @plan_options
+    def other(lock, **opts):
+        plan, target = plan_from_cli(lock, **opts)
+        seen.update(options=plan.options, python=target.executable)
+
+    result = CliRunner().invoke(other, [str(DEMO), "--python", sys.executable, "--no-dev", "--all-extras"])
+    assert result.exit_code == 0, result.output
+    assert seen["options"] == {"all_extras": True, "no_dev": True}

@@ -15,8 +15,8 @@ from collections import deque
 from typing import Callable, Iterable
 
 from vsite.errors import PlanError
-from vsite.lock.uv import parse_git_source
 from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
+from vsite.lock.uv import parse_git_source
 from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
 from vsite.plan.markers import MarkerEnv
 from vsite.plan.model import PlanItem
