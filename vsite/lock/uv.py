@@ -34,7 +34,7 @@ def _is_url(value: str) -> bool:
 
 def parse_uv_lock(path: Path, data: bytes) -> UvLock:
     """Read a uv.lock whose bytes are ``data``; raise LockError naming the first defect."""
-    return uv_lock_from_toml(path, read_toml(path, data))
+    return uv_lock_from_toml(path, read_toml(path, data, uv_wheels=True))
 
 
 def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
