@@ -75,7 +75,8 @@ def archive_item(
         )
     if source.get("kind") in ("url", "path"):
         chosen = wheel or sdist
-        url = chosen.url if chosen and chosen.url else file_url(chosen.path) if chosen and chosen.path else None
+        assert chosen is not None  # one of them, or PlanError above
+        url = chosen.url or (file_url(chosen.path) if chosen.path else None)
         if url:
             source = {**source, "direct_url": archive_direct_url(url, source.get("subdirectory"))}
     return PlanItem(

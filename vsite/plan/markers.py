@@ -12,7 +12,7 @@ import re
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from vsite.errors import LockError
+from vsite.errors import LockError, PlanError
 
 _PARSED: dict[str, Marker] = {}
 # uv.lock encodes tool.uv.conflicts as ``extra == 'extra-3-pkg-gpu'`` (or ``group-...``);
@@ -86,3 +86,11 @@ class MarkerEnv:
             return True
         spec = parse_specifier(specifier, self.lock)
         return spec.contains(self.env["python_full_version"], prereleases=True)
+
+    def check_lock_python(self, specifier: str | None) -> None:
+        """A target outside the lock's ``requires-python`` is refused (uv and PEP 751 agree)."""
+        if not self.python_in(specifier):
+            raise PlanError(
+                f"target Python {self.env['python_full_version']} is outside the lock's "
+                f"requires-python {specifier}"
+            )

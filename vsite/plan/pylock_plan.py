@@ -35,11 +35,7 @@ def plan_pylock(lock: PyLock, target: Target, options: PlanOptions) -> list[Plan
         where=(f"{lock.path} (its `extras`)", f"{lock.path} (its `dependency-groups`)"),
     )
     env = MarkerEnv(target.markers, lock.path, extras=chosen.extras, groups=chosen.groups, lock_file=True)
-    if not env.python_in(lock.requires_python):
-        raise PlanError(
-            f"target Python {env.env['python_full_version']} is outside the lock's "
-            f"requires-python {lock.requires_python}"
-        )
+    env.check_lock_python(lock.requires_python)
     if lock.environments and not any(map(env.holds, lock.environments)):
         raise PlanError(f"target matches none of the lock's environments: {lock.path}")
     selected: dict[str, PyPackage] = {}

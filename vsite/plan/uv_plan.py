@@ -146,11 +146,7 @@ class _Walk:
 def _check_target(lock: UvLock, env: MarkerEnv) -> None:
     """uv refuses a target outside ``requires-python`` (lock markers are simplified against
     it, so they would mislead) or outside ``supported-markers``."""
-    if not env.python_in(lock.requires_python):
-        raise PlanError(
-            f"target Python {env.env['python_full_version']} is outside the lock's "
-            f"requires-python {lock.requires_python}"
-        )
+    env.check_lock_python(lock.requires_python)
     if lock.supported_markers and not any(map(env.holds, lock.supported_markers)):
         raise PlanError(f"target is not among the lock's supported environments: {lock.path}")
 
