@@ -10,9 +10,14 @@
         scripts/  headers/  data/         the other .data schemes, as shipped
     <root>/v1/bytecode/<cache_tag>/<sha256>/   mirror of site/ holding only __pycache__/*.pyc,
                                           compiled by the target interpreter (one per cache tag)
+    <root>/v1/staged/<sha256>/            entry/ and <cache_tag>/ made by a fetch still in progress:
+                                          promoted (renamed) into wheels/ and bytecode/ only once
+                                          every item of the plan is ready, withdrawn if it fails
     <root>/v1/tmp/                        work dirs of fetches in progress (same filesystem,
                                           so renames into place are atomic); gc cleans orphans
     <root>/v1/locks/                      per-entry lock files (fcntl.flock)
+    <root>/v1/usage/locks/<plan key>.json which lock used which entries, when (for gc)
+    <root>/v1/usage/pins/<key>-<pid>.json entries a live mount (pid) needs; gc keeps them
     <root>/v1/downloads/                  nothing persistent: partial downloads live in tmp/
 """
 
@@ -39,8 +44,14 @@ class StoreLayout:
     def bytecode_dir(self, cache_tag: str, sha256: str) -> Path:
         return self.base / "bytecode" / cache_tag / sha256
 
+    def staged_dir(self, sha256: str) -> Path:
+        return self.base / "staged" / sha256
+
     def tmp_dir(self) -> Path:
         return self.base / "tmp"
 
     def lock_file(self, key: str) -> Path:
         return self.base / "locks" / f"{key}.lock"
+
+    def usage_dir(self) -> Path:
+        return self.base / "usage"

@@ -1,0 +1,191 @@
+"""Unpacking: the entry layout and index, and every unsafe archive rejected with the store unchanged."""
+
+from __future__ import annotations
+
+import stat
+import sys
+import zipfile
+
+import pytest
+
+from wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
+from vsite.errors import StoreError
+from vsite.store.index import read_files, read_summary
+from vsite.store.store import Store
+from vsite.target import current
+
+
+@pytest.fixture
+def target(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    return current()
+
+
+def test_entry_layout_and_index(tmp_path, target):
+    wheel = make_wheel(
+        tmp_path,
+        files={
+            "demo_pkg/__init__.py": b"from demo_pkg.sub import X\n",
+            "demo_pkg/sub.py": b"X = 2\n",
+            "demo_pkg/py2only.py": b"print 'old'\n",
+            "demo_pkg/data.txt": b"data",
+            "demo_pkg.pth": b"import os\n",
+            "demo_pkg-1.0.data/purelib/extra_mod.py": b"Y = 3\n",
+            "demo_pkg-1.0.data/scripts/run-demo": b"#!python\nprint('hi')\n",
+            "demo_pkg-1.0.data/headers/demo.h": b"int x;\n",
+            "demo_pkg-1.0.data/data/share/demo/readme": b"r",
+        },
+        entry_points="[console_scripts]\ndemo = demo_pkg.cli:main\n[gui_scripts]\ndemo-gui = demo_pkg:gui\n",
+        executables=("demo_pkg-1.0.data/scripts/run-demo",),
+    )
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    report = store.fetch(plan_of(item), target)
+    assert report.local == ["demo-pkg"] and report.compiled == ["demo-pkg"]
+    entry = store.entry_dir(item)
+    assert entry is not None and entry.name == store.key(item)
+    summary = read_summary(entry)
+    assert summary == store.summary(item)
+    assert summary.name == "demo-pkg" and summary.version == "1.0"
+    assert summary.dist_info == "demo_pkg-1.0.dist-info"
+    assert summary.top_level == ("demo_pkg", "demo_pkg-1.0.dist-info", "demo_pkg.pth", "extra_mod.py")
+    assert summary.entry_points == {
+        "console_scripts": {"demo": "demo_pkg.cli:main"},
+        "gui_scripts": {"demo-gui": "demo_pkg:gui"},
+    }
+    assert summary.scripts == ("run-demo",)
+    assert summary.has_headers and summary.has_data
+    assert (entry / "site/extra_mod.py").read_bytes() == b"Y = 3\n"
+    assert not (entry / "site/demo_pkg-1.0.data").exists()
+    assert (entry / "data/share/demo/readme").read_bytes() == b"r"
+    assert (entry / "headers/demo.h").is_file()
+    assert stat.S_IMODE((entry / "scripts/run-demo").stat().st_mode) == 0o755
+    # the wheel's own RECORD is kept as shipped
+    assert b"demo_pkg/sub.py,sha256=" in (entry / "site/demo_pkg-1.0.dist-info/RECORD").read_bytes()
+    records = {(r.scheme, r.path): r for r in read_files(entry)}
+    assert len(records) == summary.file_count
+    assert records[("scripts", "run-demo")].mode == 0o755
+    assert records[("site", "demo_pkg/sub.py")].size == 6
+    assert store.verify() == []
+
+    # bytecode mirrors site/: unchecked-hash pycs only, none for what does not compile
+    bytecode = store.bytecode_dir(item, target.cache_tag)
+    tag = sys.implementation.cache_tag
+    pyc = bytecode / "demo_pkg" / "__pycache__" / f"sub.{tag}.pyc"
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # hash-based, unchecked
+    assert (bytecode / "__pycache__" / f"extra_mod.{tag}.pyc").is_file()
+    assert not (bytecode / "demo_pkg" / "__pycache__" / f"py2only.{tag}.pyc").exists()
+    assert all(p.parent.name == "__pycache__" for p in bytecode.rglob("*") if p.is_file())
+
+
+def test_bytecode_is_used_from_a_read_only_tree(tmp_path, target):
+    """Overlaying the bytecode mirror on site/ gives imports that load the pycs, with real filenames."""
+    import shutil
+    import subprocess
+
+    wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"def f():\n    return 1\n"})
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    view = tmp_path / "view"
+    shutil.copytree(store.entry_dir(item) / "site", view)
+    shutil.copytree(store.bytecode_dir(item, target.cache_tag), view, dirs_exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-v", "-c",
+         f"import sys; sys.path.insert(0, {str(view)!r}); import demo_pkg; print(demo_pkg.f.__code__.co_filename)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert f"matches {view}/demo_pkg/__init__.py" in proc.stderr
+    assert proc.stdout.strip() == f"{view}/demo_pkg/__init__.py"
+
+
+def _bomb() -> list:
+    return [(member("demo_pkg/zeros.bin", stat.S_IFREG | 0o644), b"\0" * (40 * 1024 * 1024))]
+
+
+BAD_WHEELS = {
+    "zip-slip": (dict(extra_members=[("../evil.py", b"x")]), "escapes"),
+    "zip-slip-nested": (dict(extra_members=[("demo_pkg/../../evil.py", b"x")]), "escapes"),
+    "absolute": (dict(extra_members=[("/tmp/evil.py", b"x")]), "absolute"),
+    "symlink": (dict(extra_members=[(member("demo_pkg/link", stat.S_IFLNK | 0o777), b"../../etc/passwd")]), "symlink"),
+    "device": (dict(extra_members=[(member("demo_pkg/dev", stat.S_IFCHR | 0o644), b"")]), "special file"),
+    "fifo": (dict(extra_members=[(member("demo_pkg/fifo", stat.S_IFIFO | 0o644), b"")]), "special file"),
+    "duplicate": (dict(extra_members=[("demo_pkg/__init__.py", b"evil = 1\n")]), "duplicate"),
+    "record-mismatch": (dict(record_overrides={"demo_pkg/__init__.py": b"other\n"}), "does not match RECORD"),
+    "not-in-record": (dict(unrecorded=("demo_pkg/__init__.py",)), "not mentioned in RECORD"),
+    "bomb": (dict(extra_members=_bomb()), "decompression bomb"),
+    "data-conflict": (
+        dict(files={"demo_pkg/__init__.py": b"a", "demo_pkg-1.0.data/purelib/demo_pkg/__init__.py": b"b"}),
+        "two members install to site/demo_pkg/__init__.py",
+    ),
+    "bad-data-scheme": (dict(files={"demo_pkg-1.0.data/nowhere/x": b"b"}), "valid .data subdirectory"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WHEELS))
+def test_unsafe_wheel_rejected_store_unchanged(tmp_path, target, case):
+    import warnings
+
+    kwargs, reason = BAD_WHEELS[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate we make on purpose
+        wheel = make_wheel(tmp_path, **kwargs)
+    store = Store(tmp_path / "store")
+    (tmp_path / "good").mkdir()
+    good = make_wheel(tmp_path / "good", name="good_pkg")
+    store.fetch(plan_of(wheel_item(good)), target)
+    before = store_snapshot(store.layout.root)
+    with pytest.raises(StoreError) as info:
+        store.fetch(plan_of(wheel_item(wheel), wheel_item(good)), target)
+    message = str(info.value)
+    assert "\n" not in message
+    assert wheel.name in message and reason in message
+    assert store_snapshot(store.layout.root) == before
+    assert not any((store.layout.tmp_dir()).iterdir())
+    assert store.verify() == []
+
+
+def test_truncated_wheel_rejected(tmp_path, target):
+    wheel = make_wheel(tmp_path)
+    data = wheel.read_bytes()
+    wheel.write_bytes(data[: len(data) // 2])
+    store = Store(tmp_path / "store")
+    with pytest.raises(StoreError, match=f"rejected wheel {wheel.name}: not a readable zip"):
+        store.fetch(plan_of(wheel_item(wheel)), target)
+    assert store_snapshot(store.layout.root) == []
+
+
+def test_corrupt_member_data_rejected(tmp_path, target):
+    """Bytes flipped inside a stored member: zipfile's CRC check or RECORD catches it."""
+    wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"A" * 5000})
+    with zipfile.ZipFile(wheel) as zf:
+        offset = zf.getinfo("demo_pkg/__init__.py").header_offset
+    data = bytearray(wheel.read_bytes())
+    data[offset + 60] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    store = Store(tmp_path / "store")
+    with pytest.raises(StoreError, match=wheel.name):
+        store.fetch(plan_of(wheel_item(wheel)), target)
+    assert store_snapshot(store.layout.root) == []
+
+
+def test_lock_hash_mismatch_for_local_wheel(tmp_path, target):
+    wheel = make_wheel(tmp_path)
+    store = Store(tmp_path / "store")
+    with pytest.raises(StoreError, match="hash mismatch for demo-pkg 1.0"):
+        store.fetch(plan_of(wheel_item(wheel, sha256="0" * 64)), target)
+    assert store_snapshot(store.layout.root) == []
+
+
+def test_verify_names_corrupt_entry(tmp_path, target):
+    wheel = make_wheel(tmp_path)
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    (entry / "site/demo_pkg/__init__.py").write_bytes(b"VALUE = 2\n")
+    assert store.verify() == [(store.key(item), "site/demo_pkg/__init__.py has the wrong hash")]
+    (entry / "site/demo_pkg/__init__.py").write_bytes(b"VALUE = 1\n")
+    (entry / "site/demo_pkg/planted.py").write_bytes(b"")
+    assert store.verify() == [(store.key(item), "unexpected file site/demo_pkg/planted.py")]

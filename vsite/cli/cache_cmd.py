@@ -1,0 +1,66 @@
+"""``vsite cache ls|verify|gc``: inspect, check and trim the shared wheel store."""
+
+from __future__ import annotations
+
+import click
+
+from vsite.cli import main
+from vsite.errors import StoreError
+from vsite.store.store import Store
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+@main.group("cache")
+def cache() -> None:
+    """The shared store of unpacked wheels ($VSITE_CACHE_DIR)."""
+
+
+@cache.command("ls")
+@click.option("--keys", is_flag=True, help="Show each entry's key (wheel sha256).")
+def cache_ls(keys: bool) -> None:
+    """List entries: package, version, unpacked size, compiled tags, locks using them."""
+    store = Store()
+    entries = store.entries()
+    total = 0
+    for info in sorted(entries, key=lambda e: (e.summary.name, e.summary.version)):
+        total += info.disk_size
+        locks = ", ".join(info.locks) or "-"
+        key = f"  {info.key}" if keys else ""
+        click.echo(
+            f"{info.summary.name} {info.summary.version}  {_human(info.disk_size)}"
+            f"  [{' '.join(info.cache_tags) or 'no bytecode'}]  {locks}{key}"
+        )
+    click.echo(f"{len(entries)} entries, {_human(total)} in {store.layout.root}")
+
+
+@cache.command("verify")
+def cache_verify() -> None:
+    """Rehash every entry against its index; exit 1 naming each corrupt one."""
+    store = Store()
+    problems = store.verify()
+    for key, reason in problems:
+        click.echo(f"corrupt: {key}: {reason}", err=True)
+    if problems:
+        raise StoreError(f"{len(problems)} corrupt entr{'y' if len(problems) == 1 else 'ies'} (listed above); `vsite cache gc --corrupt` removes them")
+    click.echo(f"{len(store.keys())} entries verified")
+
+
+@cache.command("gc")
+@click.option("--max-age", default=30.0, show_default=True, type=float, help="Keep entries a lock used within this many days.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
+def cache_gc(max_age: float, dry_run: bool, corrupt: bool) -> None:
+    """Remove entries no recent lock uses (never those a live mount uses) and fetch debris."""
+    store = Store()
+    dropped = store.gc(max_age_days=max_age, dry_run=dry_run, corrupt=corrupt)
+    verb = "would remove" if dry_run else "removed"
+    for key, label in dropped:
+        click.echo(f"{verb} {label} ({key[:16]})")
+    click.echo(f"{verb} {len(dropped)} entries")

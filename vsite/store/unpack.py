@@ -1,0 +1,337 @@
+"""Unpack one verified wheel (a file, or a tree uv unzipped) into a (temporary) store entry directory.
+
+The walk over the archive is pypa ``installer``'s own (:func:`installer.install`
+with a :class:`installer.sources.WheelFile` source), so scheme mapping of
+``.data`` directories, ``__pycache__`` skipping and entry-point parsing behave as
+in pip and uv. The destination (:class:`_EntryDestination`) does not install:
+it writes each file into the entry's scheme directory while hashing it, checks
+hash and size against the wheel's RECORD in the same pass (one decompression
+per file instead of installer's two, ``validate_record`` + write), and collects
+the index (``files.json`` / ``entry.json``).
+
+Before any byte is written the archive as a whole is screened
+(:func:`screen_archive`): paths that escape, symlinks, device files, duplicate
+names, and decompression bombs are rejected. Any problem raises
+:class:`vsite.errors.StoreError` naming the wheel and the reason; the caller
+throws the temporary directory away, so the store is unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import stat
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import WheelDestination
+from installer.exceptions import InstallerError
+from installer.records import RecordEntry, parse_record_file
+from installer.sources import WheelFile, WheelSource
+from installer.utils import parse_metadata_file, parse_wheel_filename
+from packaging.utils import canonicalize_name
+
+from vsite.errors import StoreError
+from vsite.store.index import EntrySummary, FileRecord
+
+# Decompression-bomb limits. The zip headers bound what zipfile will inflate
+# (it stops at file_size and checks the CRC), so the declared sizes are what
+# we limit: total unpacked size, and the ratio of large members.
+MAX_TOTAL_SIZE = 16 * 1024**3
+MAX_RATIO = 200
+RATIO_MIN_SIZE = 16 * 1024**2
+
+# installer's scheme names -> the entry's directories (layout.SCHEMES)
+_SCHEME_DIRS = {
+    "purelib": "site",
+    "platlib": "site",
+    "scripts": "scripts",
+    "headers": "headers",
+    "data": "data",
+}
+_COPY_BUFSIZE = 1024 * 1024
+
+
+def _fail(wheel: str, reason: str) -> StoreError:
+    return StoreError(f"rejected wheel {wheel}: {reason}")
+
+
+def _bad_name(name: str) -> str | None:
+    """Why an archive member name is unsafe, or None."""
+    if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        return f"absolute or non-posix path {name!r}"
+    parts = name.rstrip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return f"path escapes the wheel {name!r}"
+    if "\0" in name:
+        return f"NUL in path {name!r}"
+    return None
+
+
+def screen_archive(zf: zipfile.ZipFile, wheel: str) -> None:
+    """Reject unsafe archives before anything is extracted."""
+    infos = zf.infolist()
+    dupes = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
+    if dupes:
+        raise _fail(wheel, f"duplicate member {dupes[0]!r}")
+    total = 0
+    for info in infos:
+        why = _bad_name(info.filename)
+        if why:
+            raise _fail(wheel, why)
+        mode = info.external_attr >> 16
+        if info.create_system == 3 and mode:
+            kind = stat.S_IFMT(mode)
+            if stat.S_ISLNK(mode):
+                raise _fail(wheel, f"symlink member {info.filename!r}")
+            if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise _fail(wheel, f"special file member {info.filename!r}")
+        if info.flag_bits & 0x1:
+            raise _fail(wheel, f"encrypted member {info.filename!r}")
+        total += info.file_size
+        if total > MAX_TOTAL_SIZE:
+            raise _fail(wheel, f"unpacked size exceeds {MAX_TOTAL_SIZE} bytes (decompression bomb)")
+        if info.file_size > RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise _fail(
+                wheel,
+                f"member {info.filename!r} inflates {info.file_size // max(info.compress_size, 1)}x"
+                " (decompression bomb)",
+            )
+
+
+class _RecordedStream:
+    """A member's stream plus its RECORD entry, so the destination can verify it."""
+
+    def __init__(self, stream: BinaryIO, record: RecordEntry) -> None:
+        self._stream = stream
+        self.record = record
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+
+class _CheckedWheelFile(WheelFile):
+    """installer's WheelFile, handing each stream out with its RECORD entry."""
+
+    def get_contents(self):  # type: ignore[override]
+        for elements, stream, is_executable in super().get_contents():
+            yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
+
+
+@dataclass
+class _EntryDestination(WheelDestination):
+    """Writes a wheel's files into ``<entry>/<scheme dir>/`` and collects the index."""
+
+    root: Path
+    wheel: str
+    files: dict[tuple[str, str], FileRecord] = field(default_factory=dict)
+    entry_points: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        # Launchers are the view's job (they name the venv's interpreter); keep the spec.
+        group = "gui_scripts" if section == "gui" else "console_scripts"
+        self.entry_points.setdefault(group, {})[name] = f"{module}:{attr}"
+        return RecordEntry(name, None, None)
+
+    def write_file(self, scheme, path, stream, is_executable) -> RecordEntry:  # type: ignore[override]
+        scheme_dir = _SCHEME_DIRS[scheme]
+        rel = posixpath.normpath(str(path))
+        if rel.startswith("../") or rel in ("..", ".") or rel.startswith("/"):
+            raise _fail(self.wheel, f"path escapes its scheme: {path}")
+        key = (scheme_dir, rel)
+        if key in self.files:
+            raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}")
+        record: RecordEntry | None = getattr(stream, "record", None)
+        algo = record.hash_.name if record is not None and record.hash_ is not None else "sha256"
+        target = self.root / scheme_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        check = hashlib.new(algo)
+        sha = check if algo == "sha256" else hashlib.sha256()
+        size = 0
+        try:
+            with open(target, "xb") as out:
+                while buf := stream.read(_COPY_BUFSIZE):
+                    check.update(buf)
+                    if sha is not check:
+                        sha.update(buf)
+                    out.write(buf)
+                    size += len(buf)
+        except FileExistsError:
+            raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
+        if record is not None:
+            if record.hash_ is None or record.size is None:
+                raise _fail(self.wheel, f"RECORD lacks hash or size of {record.path}")
+            digest = _b64(check.digest())
+            if digest != record.hash_.value or size != record.size:
+                raise _fail(self.wheel, f"{record.path} does not match RECORD (hash or size)")
+        mode = 0o755 if is_executable else 0o644
+        os.chmod(target, mode)
+        self.files[key] = FileRecord(scheme_dir, rel, size, f"sha256={_b64(sha.digest())}", mode)
+        return RecordEntry(rel, None, size)
+
+    def finalize_installation(self, scheme, record_file_path, records) -> None:  # type: ignore[override]
+        """Nothing to rewrite: the original RECORD is kept (written in :func:`unpack_wheel`)."""
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> EntrySummary:
+    """Unpack ``wheel_path`` (already hash-checked, named ``filename``) into ``dest``.
+
+    ``dest`` must not exist; on success it holds the scheme dirs, ``entry.json``
+    and ``files.json``. On failure it may hold debris the caller removes.
+    """
+    try:
+        zf = zipfile.ZipFile(wheel_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _fail(filename, f"not a readable zip archive ({exc})") from None
+    with zf:
+        screen_archive(zf, filename)
+        # installer reads the name/version from the filename the zip was opened under
+        zf.filename = filename
+        try:
+            source = _CheckedWheelFile(zf)
+        except ValueError as exc:
+            raise _fail(filename, _short(exc)) from None
+        return _install_into(source, filename, sha256, wheel_path.stat().st_size, dest)
+
+
+def unpack_tree(tree: Path, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+    """Like :func:`unpack_wheel`, from a wheel already unzipped (by uv) into ``tree``.
+
+    Every file is checked against the tree's RECORD exactly as for an archive,
+    and the tree must hold exactly the files RECORD lists.
+    """
+    screen_tree(tree, filename)
+    try:
+        source = _TreeSource(tree, filename)
+    except ValueError as exc:
+        raise _fail(filename, _short(exc)) from None
+    return _install_into(source, filename, sha256, size, dest)
+
+
+def _install_into(source: WheelSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+    try:
+        dist_info = source.dist_info_dir
+        # Names only: every member listed in RECORD. Contents are checked while
+        # writing (one pass).
+        source.validate_record(validate_contents=False)
+        record_text = source.read_dist_info("RECORD")
+        metadata = parse_metadata_file(source.read_dist_info("METADATA"))
+        wheel_meta = parse_metadata_file(source.read_dist_info("WHEEL"))
+    except (InstallerError, ValueError, KeyError, UnicodeDecodeError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _fail(filename, _short(exc)) from None
+    record_path = f"{dist_info}/RECORD"
+    dest.mkdir(parents=True)
+    (dest / "site").mkdir()
+    destination = _EntryDestination(dest, filename)
+    try:
+        install(source, destination, {})
+    except StoreError:
+        raise
+    except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _fail(filename, _short(exc)) from None
+    # installer skips RECORD (it would rewrite it); the view needs the original.
+    record_bytes = record_text.encode()
+    (dest / "site" / record_path).write_bytes(record_bytes)
+    destination.files[("site", record_path)] = FileRecord(
+        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}"
+    )
+    files = sorted(destination.files.values(), key=lambda f: (f.scheme, f.path))
+    summary = EntrySummary(
+        name=canonicalize_name(metadata["Name"] or source.distribution),
+        version=str(metadata["Version"] or source.version),
+        filename=filename,
+        sha256=sha256,
+        size=size,
+        dist_info=dist_info,
+        root_is_purelib=wheel_meta["Root-Is-Purelib"] == "true",
+        top_level=tuple(sorted({f.path.split("/", 1)[0] for f in files if f.scheme == "site"})),
+        entry_points=destination.entry_points,
+        scripts=tuple(f.path for f in files if f.scheme == "scripts"),
+        has_headers=any(f.scheme == "headers" for f in files),
+        has_data=any(f.scheme == "data" for f in files),
+        file_count=len(files),
+    )
+    (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
+    (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
+    return summary
+
+
+def screen_tree(tree: Path, wheel: str) -> None:
+    """Reject an unpacked tree holding anything but plain files and dirs."""
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if stat.S_ISLNK(mode):
+                raise _fail(wheel, f"symlink {name!r} in the unpacked tree")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise _fail(wheel, f"special file {name!r} in the unpacked tree")
+
+
+class _TreeSource(WheelSource):
+    """installer's WheelSource over an unzipped wheel (uv's archive dirs)."""
+
+    def __init__(self, tree: Path, filename: str) -> None:
+        parsed = parse_wheel_filename(filename)
+        super().__init__(distribution=parsed.distribution, version=parsed.version)
+        self._tree = tree
+        self._files = sorted(
+            Path(dirpath, name).relative_to(tree).as_posix()
+            for dirpath, _dirs, names in os.walk(tree)
+            for name in names
+        )
+        dist_infos = {p.split("/", 1)[0] for p in self._files if p.split("/", 1)[0].endswith(".dist-info")}
+        if len(dist_infos) != 1:
+            raise ValueError("the tree does not contain exactly one .dist-info directory")
+        self._dist_info = dist_infos.pop()
+
+    @property
+    def dist_info_dir(self) -> str:
+        return self._dist_info
+
+    @property
+    def dist_info_filenames(self) -> list[str]:
+        prefix = self._dist_info + "/"
+        return [p[len(prefix):] for p in self._files if p.startswith(prefix)]
+
+    def read_dist_info(self, filename: str) -> str:
+        return (self._tree / self._dist_info / filename).read_text(encoding="utf-8")
+
+    def _records(self) -> dict[str, tuple[str, str, str]]:
+        return {row[0]: row for row in parse_record_file(self.read_dist_info("RECORD").splitlines())}
+
+    def validate_record(self, *, validate_contents: bool = False) -> None:
+        """The tree holds exactly the files RECORD lists (contents: checked while writing)."""
+        listed = set(self._records())
+        present = set(self._files)
+        if listed != present:
+            odd = sorted(listed ^ present)[0]
+            raise ValueError(f"{odd} is {'missing from the tree' if odd in listed else 'not mentioned in RECORD'}")
+
+    def get_contents(self):  # type: ignore[override]
+        records = self._records()
+        for rel in self._files:
+            elements = records[rel]
+            path = self._tree / rel
+            with open(path, "rb") as stream:
+                is_executable = bool(os.fstat(stream.fileno()).st_mode & 0o111)
+                yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
+
+
+def _short(exc: BaseException) -> str:
+    issues = getattr(exc, "issues", None)
+    text = issues[0] if issues else str(exc) or type(exc).__name__
+    return " ".join(text.split())
