@@ -1,0 +1,126 @@
+"""Acceptance: a view equals what `uv sync --frozen` installs, file for file.
+
+Locks are made with uv from wheels the tests craft (a find-links dir and path
+wheels), so no index is needed. Differences allowed, and why:
+- ``__pycache__``: uv sync does not compile; the view overlays the store's bytecode.
+- ``*.dist-info/uv_cache.json`` (and its RECORD line): uv's private cache-freshness
+  note for local sources (a timestamp), meaningless for a read-only view.
+- ``.lock``: uv's own lock file for concurrent uv runs on the venv.
+- pyvenv.cfg names the tool that made the venv (``uv = X`` vs ``vsite = Y``).
+- a conflicting file: uv's copy is whichever wheel it wrote last (a race), the
+  view's is the later package's; both must be one of the wheels' copies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.viewsupport import FakeStore, materialize, materialize_dir, plan_from_uv_lock
+from tests.wheelmaker import make_corpus
+from vsite.target import probe
+from vsite.view import build_view
+
+UV = str(Path(sys.executable).with_name("uv"))
+
+
+
+def _uv(*args: str, cwd: Path) -> None:
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.run([UV, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _normalize(tree: dict, *, uv: bool) -> dict:
+    out = {}
+    for path, value in tree.items():
+        parts = path.split("/")
+        if "__pycache__" in parts or path == ".lock" or path.endswith(".dist-info/uv_cache.json"):
+            continue
+        if path.endswith(".dist-info/RECORD"):
+            data, mode = value
+            lines = [line for line in data.split(b"\n") if b".dist-info/uv_cache.json," not in line]
+            value = (b"\n".join(lines), mode)
+        if path == "pyvenv.cfg":
+            data, mode = value
+            lines = [line for line in data.split(b"\n") if not line.startswith(b"uv = " if uv else b"vsite = ")]
+            value = (b"\n".join(lines), mode)
+        out[path] = value
+    return out
+
+
+def _project(tmp: Path, wheels: dict[str, Path], *, path_deps: bool) -> Path:
+    proj = tmp / "proj"
+    proj.mkdir()
+    if path_deps:
+        deps = ", ".join(f'"{name} @ {wheel.as_uri()}"' for name, wheel in wheels.items())
+        extra = ""
+    else:
+        deps = '"alpha"'
+        extra = f'find-links = ["{wheels["alpha"].parent}"]\nno-index = true\n'
+    (proj / "pyproject.toml").write_text(
+        f'[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.11"\n'
+        f"dependencies = [{deps}]\n\n[tool.uv]\npackage = false\n{extra}"
+    )
+    _uv("lock", "-q", cwd=proj)
+    _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
+    return proj
+
+
+@pytest.fixture
+def target(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    return probe(sys.executable)
+
+
+@pytest.mark.parametrize("path_deps", [False, True], ids=["find-links", "path-wheels"])
+def test_venv_view_equals_uv_sync(tmp_path, target, path_deps):
+    wheels = make_corpus(tmp_path / "wheels")
+    proj = _project(tmp_path, wheels, path_deps=path_deps)
+    venv = proj / ".venv"
+    store = FakeStore(tmp_path / "store")
+    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    view = build_view(plan, store, target, venv_root=str(venv), prompt="proj", mtime_ns=1)
+
+    ours = _normalize(materialize(view), uv=False)
+    theirs = _normalize(materialize_dir(venv), uv=True)
+
+    conflicts = view.conflicts()
+    assert [(c.path, c.winner, c.losers, c.identical) for c in conflicts] == [
+        (f"{target.site_packages}/shared/__init__.py", "beta", ("alpha",), True),
+        (f"{target.site_packages}/shared/conflict.py", "beta", ("alpha",), False),
+    ]
+    path = conflicts[1].path
+    copies = {b"WHO = 'alpha'\n", b"WHO = 'beta'\n"}
+    assert theirs[path][0] in copies
+    assert ours[path][0] == b"WHO = 'beta'\n"
+    theirs[path] = ours[path]
+
+    assert sorted(ours) == sorted(theirs)
+    for path in ours:
+        assert ours[path] == theirs[path], path
+
+
+def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
+    """Site-packages only: the same files as uv's site-packages; RECORD lists what is presented."""
+    wheels = make_corpus(tmp_path / "wheels")
+    proj = _project(tmp_path, wheels, path_deps=False)
+    store = FakeStore(tmp_path / "store")
+    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    view = build_view(plan, store, target)
+
+    ours = _normalize(materialize(view), uv=False)
+    theirs = _normalize(materialize_dir(proj / ".venv" / target.site_packages), uv=True)
+    assert sorted(ours) == sorted(theirs)
+    for path in ours:
+        if path.endswith("/RECORD"):
+            lines = [line for line in theirs[path][0].split(b"\n") if not line.startswith(b"../")]
+            assert ours[path][0] == b"\n".join(lines), path
+        elif path != "shared/conflict.py":
+            assert ours[path] == theirs[path], path

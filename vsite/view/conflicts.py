@@ -1,0 +1,54 @@
+"""File conflicts between packages: what uv does, and the full report.
+
+uv installs wheels in parallel and lets the last writer win, so which copy of a
+conflicting file survives is a race there (uv's own preview warning says so);
+vsite picks deterministically: the package later in plan order wins, as a
+serial install in plan order would leave it. Conflicts are noted lazily where
+the view merges directories; :func:`complete_report` finds them all from the
+``files.json`` of the packages that share a top-level name (plus bin/ and the
+venv's data scheme).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A path several packages install; ``winner`` is the package the view presents.
+
+    ``identical`` tells whether all copies have the same hash (harmless), None
+    when not compared (found at a merge point, or generated scripts).
+    """
+
+    path: str
+    winner: str
+    losers: tuple[str, ...]
+    identical: bool | None = None
+
+
+Claim = tuple[int, str | None]  # (owner, RECORD-style hash or None)
+
+
+def conflicts_from_claims(claims: Mapping[str, Sequence[Claim]], owners: Mapping[int, str]) -> list[Conflict]:
+    """Paths claimed by more than one owner; the highest owner number wins."""
+    out = []
+    for path, found in claims.items():
+        by_owner = {owner: digest for owner, digest in found}
+        if len(by_owner) < 2:
+            continue
+        winner = max(by_owner)
+        hashes = set(by_owner.values())
+        identical = None if None in hashes else len(hashes) == 1
+        losers = tuple(sorted(owners[o] for o in by_owner if o != winner))
+        out.append(Conflict(path, owners[winner], losers, identical))
+    return out
+
+
+def merge_reports(complete: Iterable[Conflict], found: Iterable[Conflict]) -> list[Conflict]:
+    """The complete report, plus what merge points found that it cannot see (file vs dir)."""
+    by_path = {c.path: c for c in found}
+    by_path.update({c.path: c for c in complete})
+    return sorted(by_path.values(), key=lambda c: c.path)
