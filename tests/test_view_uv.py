@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.viewsupport import FakeStore, materialize, materialize_dir, plan_from_uv_lock
-from tests.wheelmaker import make_corpus
+from viewsupport import FakeStore, materialize, materialize_dir, plan_from_uv_lock
+from wheelmaker import make_corpus
 from vsite.target import probe
 from vsite.view import build_view
 

@@ -21,6 +21,8 @@ from vsite.view.scripts import quote_posix
 
 CACHEDIR_TAG = b"Signature: 8a477f597d28d172789f06886806bc55"
 GITIGNORE = b"*"
+# uv quotes the venv path for sh-like shells but writes it raw into activate.bat
+_RAW_PATH = {"activate.bat"}
 _32BIT_MACHINES = {"i386", "i486", "i586", "i686", "x86", "armv6l", "armv7l", "arm", "ppc", "s390", "mips"}
 
 
@@ -41,6 +43,7 @@ def activate_scripts(venv_root: str, prompt: str | None, site_packages: str) -> 
     }
     out = {}
     for name, data in _templates().items():
+        values["{{ VIRTUAL_ENV_DIR }}"] = venv_root if name in _RAW_PATH else quote_posix(venv_root)
         for key, value in values.items():
             data = data.replace(key.encode(), value.encode())
         out[name] = data
