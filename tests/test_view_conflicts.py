@@ -87,3 +87,13 @@ def test_venv_reports_scripts_and_data(tmp_path, target):
     assert paths["share/app.cfg"] == Conflict("share/app.cfg", "zed", ("able",), False)
     assert f"{target.site_packages}/six.py" in paths
     assert open(_get(view, "share/app.cfg").real).read() == "zed\n"
+
+
+def test_warning_line_skips_identical_copies():
+    from vsite.view.conflicts import warning
+
+    assert warning([Conflict("a/__init__.py", "b", ("a",), True)]) is None
+    line = warning([Conflict(f"m{i}.py", "z", ("a", "b"), None) for i in range(5)])
+    assert line is not None and "\n" not in line
+    assert line.startswith("5 files are installed by more than one package")
+    assert "m0.py (z over a, b)" in line and "and 2 more" in line

@@ -3,8 +3,8 @@
 Locks are made with uv from wheels the tests craft (a find-links dir and path
 wheels), so no index is needed. Differences allowed, and why:
 - ``__pycache__``: uv sync does not compile; the view overlays the store's bytecode.
-- ``*.dist-info/uv_cache.json`` (and its RECORD line): uv's private cache-freshness
-  note for local sources (a timestamp), meaningless for a read-only view.
+- ``*.dist-info/uv_cache.json``/``uv_build.json`` (and their RECORD lines): uv's
+  private notes on local/built sources (a timestamp, build settings).
 - ``.lock``: uv's own lock file for concurrent uv runs on the venv.
 - pyvenv.cfg names the tool that made the venv (``uv = X`` vs ``vsite = Y``).
 - a conflicting file: uv's copy is whichever wheel it wrote last (a race), the
@@ -14,6 +14,7 @@ wheels), so no index is needed. Differences allowed, and why:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from vsite.target import probe
 from vsite.view import build_view
 
 UV = str(Path(sys.executable).with_name("uv"))
+_UV_PRIVATE = re.compile(rb"\.dist-info/uv_(cache|build)\.json(,|$)")
 
 
 
@@ -41,11 +43,11 @@ def _normalize(tree: dict, *, uv: bool) -> dict:
     out = {}
     for path, value in tree.items():
         parts = path.split("/")
-        if "__pycache__" in parts or path == ".lock" or path.endswith(".dist-info/uv_cache.json"):
+        if "__pycache__" in parts or path == ".lock" or _UV_PRIVATE.search(path.encode()):
             continue
         if path.endswith(".dist-info/RECORD"):
             data, mode = value
-            lines = [line for line in data.split(b"\n") if b".dist-info/uv_cache.json," not in line]
+            lines = [line for line in data.split(b"\n") if not _UV_PRIVATE.search(line)]
             value = (b"\n".join(lines), mode)
         if path == "pyvenv.cfg":
             data, mode = value

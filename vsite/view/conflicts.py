@@ -52,3 +52,17 @@ def merge_reports(complete: Iterable[Conflict], found: Iterable[Conflict]) -> li
     by_path = {c.path: c for c in found}
     by_path.update({c.path: c for c in complete})
     return sorted(by_path.values(), key=lambda c: c.path)
+
+
+def warning(conflicts: Iterable[Conflict], *, shown: int = 3) -> str | None:
+    """One line for the mount to print, or None when no copies differ."""
+    differing = [c for c in conflicts if c.identical is not True]
+    if not differing:
+        return None
+    listed = ", ".join(f"{c.path} ({c.winner} over {', '.join(c.losers)})" for c in differing[:shown])
+    more = f" and {len(differing) - shown} more" if len(differing) > shown else ""
+    noun = "file is" if len(differing) == 1 else "files are"
+    return (
+        f"{len(differing)} {noun} installed by more than one package, the later in plan order wins: "
+        f"{listed}{more} (vsite status --conflicts)"
+    )
