@@ -47,6 +47,27 @@ def conflicts_from_claims(claims: Mapping[str, Sequence[Claim]], owners: Mapping
     return out
 
 
+def file_dir_clashes(claims: Mapping[str, Sequence[Claim]], owners: Mapping[int, str]) -> list[Conflict]:
+    """Files of one package at paths where another package has a directory.
+
+    The higher owner number wins the whole path, as at a merge point."""
+    dirs: dict[str, set[int]] = {}
+    for path, found in claims.items():
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            dirs.setdefault("/".join(parts[:depth]), set()).update(o for o, _ in found)
+    out = []
+    for path, found in claims.items():
+        file_owners = {o for o, _ in found}
+        dir_owners = dirs.get(path, set()) - file_owners
+        if dir_owners:
+            every = file_owners | dir_owners
+            winner = max(every)
+            losers = tuple(sorted(owners[o] for o in every if o != winner))
+            out.append(Conflict(path, owners[winner], losers))
+    return out
+
+
 def merge_reports(complete: Iterable[Conflict], found: Iterable[Conflict]) -> list[Conflict]:
     """The complete report, plus what merge points found that it cannot see (file vs dir)."""
     by_path = {c.path: c for c in found}

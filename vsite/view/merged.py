@@ -13,7 +13,7 @@ from functools import partial
 
 from vsite.plan.model import Plan
 from vsite.target import Target
-from vsite.view.conflicts import Claim, Conflict, conflicts_from_claims, merge_reports
+from vsite.view.conflicts import Claim, Conflict, conflicts_from_claims, file_dir_clashes, merge_reports
 from vsite.view.installed import dist_info_files, record
 from vsite.view.package import EntrySource, Package
 from vsite.view.scripts import EntryPoint, launcher, rewrite_script
@@ -178,7 +178,8 @@ class MergedView(MergedTree):
                             claims.setdefault(rec.path, []).append((pkg.owner, rec.hash))
                 for name in package_scripts(pkg, self.python):
                     claims.setdefault(f"bin/{name}", []).append((pkg.owner, None))
-        return merge_reports(conflicts_from_claims(claims, self.owners), found)
+        complete_report = conflicts_from_claims(claims, self.owners) + file_dir_clashes(claims, self.owners)
+        return merge_reports(complete_report, found)
 
 
 def build_view(
