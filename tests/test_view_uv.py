@@ -126,3 +126,37 @@ def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
             assert ours[path][0] == b"\n".join(lines), path
         elif path != "shared/conflict.py":
             assert ours[path] == theirs[path], path
+
+
+@pytest.mark.network
+def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
+    """Real wheels: a namespace package (jaraco.*), headers and data (pybind11-global),
+    console scripts (pyjokes), licenses dirs in dist-info; locked from a find-links dir."""
+    wheels = tmp_path / "wheels"
+    reqs = ["jaraco.functools==4.1.0", "jaraco.context==6.0.1", "more-itertools==10.5.0",
+            "backports.tarfile==1.2.0", "pybind11-global==2.13.6", "pyjokes==0.8.3", "six==1.16.0"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(wheels), *reqs],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    deps = ", ".join(f'"{r.split("==")[0]}"' for r in reqs)
+    (proj / "pyproject.toml").write_text(
+        f'[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.11"\ndependencies = [{deps}]\n\n'
+        f'[tool.uv]\npackage = false\nfind-links = ["{wheels}"]\nno-index = true\n'
+    )
+    _uv("lock", "-q", cwd=proj)
+    _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
+    store = FakeStore(tmp_path / "store")
+    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="proj")
+    ours = _normalize(materialize(view), uv=False)
+    theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
+    assert {c.path for c in view.conflicts() if not c.identical} == set()
+    assert f"{target.site_packages}/jaraco/functools/__init__.py" in ours
+    assert any(p.startswith("include/site/") and p.endswith(".h") for p in ours)
+    assert sorted(ours) == sorted(theirs)
+    for path in ours:
+        assert ours[path] == theirs[path], path
