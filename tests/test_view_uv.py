@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import FakeStore, materialize, materialize_dir, plan_from_uv_lock
+from viewsupport import FakeStore, ingest, materialize, materialize_dir
 from wheelmaker import make_corpus
+from vsite.plan import make_plan
 from vsite.target import probe
 from vsite.view import build_view
 
@@ -87,7 +88,8 @@ def test_venv_view_equals_uv_sync(tmp_path, target, path_deps):
     proj = _project(tmp_path, wheels, path_deps=path_deps)
     venv = proj / ".venv"
     store = FakeStore(tmp_path / "store")
-    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    plan = make_plan(proj / "uv.lock", target)
+    ingest(plan, store, target.cache_tag)
     view = build_view(plan, store, target, venv_root=str(venv), prompt="proj", mtime_ns=1)
 
     ours = _normalize(materialize(view), uv=False)
@@ -114,7 +116,8 @@ def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=False)
     store = FakeStore(tmp_path / "store")
-    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    plan = make_plan(proj / "uv.lock", target)
+    ingest(plan, store, target.cache_tag)
     view = build_view(plan, store, target)
 
     ours = _normalize(materialize(view), uv=False)
@@ -150,7 +153,8 @@ def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
     _uv("lock", "-q", cwd=proj)
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     store = FakeStore(tmp_path / "store")
-    plan = plan_from_uv_lock(proj / "uv.lock", store, target.cache_tag)
+    plan = make_plan(proj / "uv.lock", target)
+    ingest(plan, store, target.cache_tag)
     view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="proj")
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)

@@ -1,6 +1,5 @@
-"""Test support for the view: store entries written in the documented layout, a
-minimal plan from a wheel-only uv.lock, and tree materializers for comparing a
-view with a real venv.
+"""Test support for the view: store entries written in the documented layout
+and tree materializers for comparing a view with a real venv.
 
 The entries are written here (not by vsite.store) so view tests depend only on
 the layout contract in vsite/store/layout.py and vsite/store/index.py.
@@ -15,7 +14,6 @@ import json
 import os
 import py_compile
 import stat
-import tomllib
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -40,14 +38,21 @@ class FakeStore:
     def __init__(self, root: Path) -> None:
         self.layout = StoreLayout(root)
 
+    @staticmethod
+    def key(item: PlanItem) -> str:
+        """The wheel's sha256 from the plan, else of the local file (as vsite.store keys)."""
+        assert item.wheel is not None
+        if item.wheel.sha256:
+            return item.wheel.sha256
+        assert item.wheel.path
+        return hashlib.sha256(Path(item.wheel.path).read_bytes()).hexdigest()
+
     def entry_dir(self, item: PlanItem) -> Path | None:
-        assert item.wheel is not None and item.wheel.sha256
-        path = self.layout.wheel_dir(item.wheel.sha256)
+        path = self.layout.wheel_dir(self.key(item))
         return path if path.is_dir() else None
 
     def bytecode_dir(self, item: PlanItem, cache_tag: str) -> Path | None:
-        assert item.wheel is not None and item.wheel.sha256
-        path = self.layout.bytecode_dir(cache_tag, item.wheel.sha256)
+        path = self.layout.bytecode_dir(cache_tag, self.key(item))
         return path if path.is_dir() else None
 
     def add(self, wheel: Path, cache_tag: str | None = None) -> tuple[str, EntrySummary]:
@@ -143,24 +148,12 @@ def plan_of(items: list[PlanItem]) -> Plan:
     )
 
 
-def plan_from_uv_lock(lock: Path, store: FakeStore, cache_tag: str | None = None) -> Plan:
-    """A plan of a wheel-only uv.lock (find-links or path wheels), entries added to ``store``."""
-    data = tomllib.loads(lock.read_text())
-    items = []
-    for pkg in data["package"]:
-        source = pkg["source"]
-        if "virtual" in source or "editable" in source:
-            continue
-        (wheel_entry,) = pkg["wheels"]
-        if "path" in source:
-            wheel = Path(source["path"])
-            item_source = {"kind": "path", "direct_url": {"url": wheel.as_uri(), "archive_info": {}}}
-        else:
-            wheel = Path(wheel_entry["path"])
-            item_source = {"kind": "registry", "url": source["registry"]}
-        sha, summary = store.add(wheel, cache_tag)
-        items.append(item_for(wheel, sha, summary.name, summary.version, item_source))
-    return plan_of(items)
+def ingest(plan: Plan, store: FakeStore, cache_tag: str | None = None) -> None:
+    """Add every local wheel of ``plan`` to ``store`` (locks the tests build use local wheels)."""
+    for item in plan.items:
+        if item.kind != "virtual":
+            assert item.wheel is not None and item.wheel.path, item
+            store.add(Path(item.wheel.path), cache_tag)
 
 
 Tree = dict[str, object]  # relpath -> bytes (file), ("link", target), ("dir",)
