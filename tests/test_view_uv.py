@@ -82,13 +82,16 @@ def target(tmp_path, monkeypatch):
     return probe(sys.executable)
 
 
+@pytest.mark.parametrize("lock_name", ["uv.lock", "pylock.toml"])
 @pytest.mark.parametrize("path_deps", [False, True], ids=["find-links", "path-wheels"])
-def test_venv_view_equals_uv_sync(tmp_path, target, path_deps):
+def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=path_deps)
+    if lock_name == "pylock.toml":
+        _uv("export", "--frozen", "-q", "--format", "pylock.toml", "-o", lock_name, cwd=proj)
     venv = proj / ".venv"
     store = FakeStore(tmp_path / "store")
-    plan = make_plan(proj / "uv.lock", target)
+    plan = make_plan(proj / lock_name, target)
     ingest(plan, store, target.cache_tag)
     view = build_view(plan, store, target, venv_root=str(venv), prompt="proj", mtime_ns=1)
 

@@ -17,6 +17,8 @@ import stat
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
@@ -32,6 +34,14 @@ def _hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
+def _local_path(wheel: Artifact) -> Path:
+    """A local wheel's path (pylock.toml names local files by ``file://`` URL)."""
+    if wheel.path:
+        return Path(wheel.path)
+    assert wheel.url and wheel.url.startswith("file://"), wheel
+    return Path(url2pathname(urlparse(wheel.url).path))
+
+
 class FakeStore:
     """Entries keyed by the wheel's sha256, with ``entry_dir``/``bytecode_dir`` like vsite.store."""
 
@@ -44,8 +54,7 @@ class FakeStore:
         assert item.wheel is not None
         if item.wheel.sha256:
             return item.wheel.sha256
-        assert item.wheel.path
-        return hashlib.sha256(Path(item.wheel.path).read_bytes()).hexdigest()
+        return hashlib.sha256(_local_path(item.wheel).read_bytes()).hexdigest()
 
     def entry_dir(self, item: PlanItem) -> Path | None:
         path = self.layout.wheel_dir(self.key(item))
@@ -152,8 +161,8 @@ def ingest(plan: Plan, store: FakeStore, cache_tag: str | None = None) -> None:
     """Add every local wheel of ``plan`` to ``store`` (locks the tests build use local wheels)."""
     for item in plan.items:
         if item.kind != "virtual":
-            assert item.wheel is not None and item.wheel.path, item
-            store.add(Path(item.wheel.path), cache_tag)
+            assert item.wheel is not None, item
+            store.add(_local_path(item.wheel), cache_tag)
 
 
 Tree = dict[str, object]  # relpath -> bytes (file), ("link", target), ("dir",)
