@@ -114,3 +114,18 @@ def test_virtual_items_are_skipped(tmp_path, target):
 
     view = build_view(plan_of([PlanItem("proj", "0.1", "virtual")]), FakeStore(tmp_path / "s"), target)
     assert view.children(view.root) == []
+
+
+def test_concurrent_lookups_get_one_node(tmp_path, target):
+    """fs handlers may resolve from worker threads: one path, one node, one inode."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plan, store = _corpus_plan(tmp_path, target)
+    for attempt in range(5):
+        view = build_view(plan, store, target, mtime_ns=1)
+        paths = ["ns/alpha/__init__.py", "ns/beta/data/__init__.py", "shared/conflict.py", "alpha_mod.py"] * 8
+        with ThreadPoolExecutor(8) as pool:
+            nodes = list(pool.map(lambda p: _walk(view, p), paths))
+        by_path = {}
+        for path, node in zip(paths, nodes):
+            assert by_path.setdefault(path, node) is node

@@ -13,6 +13,7 @@ wheels), so no index is needed. Differences allowed, and why:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import FakeStore, ingest, materialize, materialize_dir
+from viewsupport import FakeStore, ingest, materialize, materialize_dir, write_tree
 from wheelmaker import make_corpus
 from vsite.plan import make_plan
 from vsite.target import probe
@@ -167,3 +168,43 @@ def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
     assert sorted(ours) == sorted(theirs)
     for path in ours:
         assert ours[path] == theirs[path], path
+
+
+_PROBE = """
+import importlib.metadata as md, json, sys
+import alpha_mod, ns.alpha, ns.beta, shared.conflict
+print(json.dumps({
+    "eps": sorted((e.group, e.name, e.value) for d in md.distributions() for e in d.entry_points),
+    "dists": sorted((d.metadata["Name"], d.version) for d in md.distributions()),
+    "who": shared.conflict.WHO,
+    "pyc": alpha_mod.__cached__,
+}))
+"""
+
+
+def test_python_runs_on_the_view(tmp_path, target):
+    """Written out to disk at its venv_root, the view is a venv Python and its scripts run in,
+    importing from the store's bytecode; metadata matches uv's venv."""
+    wheels = make_corpus(tmp_path / "wheels")
+    proj = _project(tmp_path, wheels, path_deps=False)
+    store = FakeStore(tmp_path / "store")
+    plan = make_plan(proj / "uv.lock", target)
+    ingest(plan, store, target.cache_tag)
+    root = tmp_path / "mounted"
+    view = build_view(plan, store, target, venv_root=str(root), prompt="proj")
+    write_tree(materialize(view), root)
+
+    def probe_env(venv: Path) -> dict:
+        proc = subprocess.run([str(venv / "bin" / "python"), "-c", _PROBE], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    ours, theirs = probe_env(root), probe_env(proj / ".venv")
+    assert ours["eps"] == theirs["eps"] and ours["dists"] == theirs["dists"]
+    assert ours["who"] == "beta"
+    # the .pyc came from the store's bytecode (nothing could write one: it was there first)
+    assert ours["pyc"] == f"{root}/{target.site_packages}/__pycache__/alpha_mod.{target.cache_tag}.pyc"
+    proc = subprocess.run([str(root / "bin" / "alpha-cli")], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (0, "alpha main\n")
+    proc = subprocess.run([str(root / "bin" / "alpha-script")], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (0, "alpha script\n")

@@ -209,3 +209,18 @@ def materialize_dir(root: Path) -> Tree:
             else:
                 out[rel] = (path.read_bytes(), stat.S_IMODE(st.st_mode))
     return out
+
+
+def write_tree(tree: Tree, root: Path) -> None:
+    """Write a materialized view to disk (what a mount would show), for running Python on it."""
+    root.mkdir(parents=True, exist_ok=True)
+    for path, value in sorted(tree.items()):
+        dest = root / path
+        if value[0] == "dir":
+            dest.mkdir()
+        elif value[0] == "link":
+            os.symlink(value[1], dest)
+        else:
+            data, mode = value
+            dest.write_bytes(data)
+            os.chmod(dest, mode)
