@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -73,8 +72,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     target = probe(sys.executable)
-    print(f"| lock | packages | files | build_view median | first lookup | full walk |")
-    print(f"| --- | --- | --- | --- | --- | --- |")
+    print("| lock | packages | files | build_view median | first lookup | full walk |")
+    print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for label, packages, per in (("small", 10, 100), ("large", 150, 300)):
             root = Path(tmp, label)
