@@ -2,7 +2,8 @@
 
 Writes synthetic store entries (the documented layout: entry.json, files.json,
 site/ files) for two locks, then times ``build_view`` (median of N runs), the
-first import-like lookup, and a full walk for contrast:
+first import-like lookup, and a full walk for contrast (with the Python heap
+the view holds after it, by tracemalloc):
 
     .venv/bin/python bench/view_build.py [--runs 20]
 """
@@ -15,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,8 +74,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     target = probe(sys.executable)
-    print("| lock | packages | files | build_view median | first lookup | full walk |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| lock | packages | files | build_view median | first lookup | full walk | heap after walk |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for label, packages, per in (("small", 10, 100), ("large", 150, 300)):
             root = Path(tmp, label)
@@ -92,8 +94,13 @@ def main() -> None:
             t0 = time.perf_counter()
             files = walk(view, view.root)
             full = time.perf_counter() - t0
+            tracemalloc.start()
+            fresh = build_view(plan, store, target, mtime_ns=1)
+            walk(fresh, fresh.root)
+            heap = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
             print(f"| {label} | {packages} | {packages * per} | {statistics.median(times) * 1e3:.2f} ms "
-                  f"| {first * 1e6:.0f} us | {full * 1e3:.0f} ms ({files} files) |")
+                  f"| {first * 1e6:.0f} us | {full * 1e3:.0f} ms ({files} files) | {heap / 1e6:.1f} MB |")
 
 
 if __name__ == "__main__":

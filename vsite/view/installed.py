@@ -54,7 +54,7 @@ def record(
     """
     up = "../" * len(site_packages.strip("/").split("/"))
     rows: dict[str, tuple[str, str]] = {}
-    for rec in pkg.files:
+    for rec in pkg.files():
         if rec.scheme == "site":
             rows[rec.path] = (rec.hash, str(rec.size))
         elif scripts is None or rec.scheme == "scripts":

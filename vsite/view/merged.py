@@ -164,18 +164,16 @@ class MergedView(MergedTree):
             for name in pkg.summary.top_level:
                 tops.setdefault(name, set()).add(pkg.owner)
         shared = {name for name, owners in tops.items() if len(owners) > 1}
+        venv = self.python is not None
         for pkg in self.packages:
-            if shared.isdisjoint(pkg.summary.top_level):
-                continue
-            for rec in pkg.files:
-                if rec.scheme == "site" and rec.path.split("/", 1)[0] in shared:
-                    claims.setdefault(prefix + rec.path, []).append((pkg.owner, rec.hash))
-        if self.python is not None:
-            for pkg in self.packages:
-                if pkg.summary.has_data:
-                    for rec in pkg.files:
-                        if rec.scheme == "data":
-                            claims.setdefault(rec.path, []).append((pkg.owner, rec.hash))
+            site_shared = not shared.isdisjoint(pkg.summary.top_level)
+            if site_shared or (venv and pkg.summary.has_data):
+                for rec in pkg.files():
+                    if rec.scheme == "site" and site_shared and rec.path.split("/", 1)[0] in shared:
+                        claims.setdefault(prefix + rec.path, []).append((pkg.owner, rec.hash))
+                    elif rec.scheme == "data" and venv:
+                        claims.setdefault(rec.path, []).append((pkg.owner, rec.hash))
+            if self.python is not None:
                 for name in package_scripts(pkg, self.python):
                     claims.setdefault(f"bin/{name}", []).append((pkg.owner, None))
         complete_report = conflicts_from_claims(claims, self.owners) + file_dir_clashes(claims, self.owners)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -53,9 +52,9 @@ class Package:
     def scheme_dir(self, scheme: str) -> str:
         return os.path.join(self.entry, scheme)
 
-    @cached_property
     def files(self) -> list[FileRecord]:
-        """Every installed file (files.json), read on first use only."""
+        """Every installed file (files.json). Read when asked, not kept: RECORD is
+        made once per package and a full conflict report is rare."""
         try:
             return read_files(Path(self.entry))
         except (OSError, ValueError, TypeError) as exc:
