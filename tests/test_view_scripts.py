@@ -79,7 +79,7 @@ def test_rewrite_only_hash_bang_python():
     assert rewrite_script(b"#!/usr/bin/python\nx\n", "/v/bin/python") == b"#!/usr/bin/python\nx\n"
 
 
-def test_entry_point_without_attr_gets_no_launcher():
+def test_entry_point_parsing():
     assert EntryPoint.parse("x", "module") is None
     ep = EntryPoint.parse("x", " pkg.mod : obj.attr [extra1, extra2]")
     assert ep == EntryPoint("x", "pkg.mod", "obj.attr")

@@ -48,7 +48,7 @@ class EntryPoint:
 
     @classmethod
     def parse(cls, name: str, value: str) -> "EntryPoint | None":
-        """None for entries without ``:attr`` (uv writes no launcher for those)."""
+        """None without ``:attr`` (uv refuses such a wheel: "invalid console script")."""
         spec = value.split("[", 1)[0].strip()
         module, sep, attr = spec.partition(":")
         if not sep or not module.strip() or not attr.strip():
