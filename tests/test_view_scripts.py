@@ -30,6 +30,7 @@ def _scripts_wheel(out: Path) -> Path:
             "Script_Pkg-0.1.data/scripts/nonl": "#!python",
             "Script_Pkg-0.1.data/scripts/env": "#!/usr/bin/env python\nprint(1)\n",
             "Script_Pkg-0.1.data/scripts/plain": "echo hi\n",
+            "Script_Pkg-0.1.data/scripts/sp-attr": "#!python\nprint('loses to the launcher')\n",
             "Script_Pkg-0.1.data/scripts/binary": b"\x7fELF\x00#!python",
             "Script_Pkg-0.1.data/headers/sp.h": "#define SP 1\n",
             "Script_Pkg-0.1.data/data/share/sp/a,b.txt": "comma\n",

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from vsite.view.package import Package
 
@@ -42,6 +42,7 @@ def record(
     installed: Mapping[str, bytes],
     scripts: Mapping[str, bytes] | None,
     *,
+    launchers: Collection[str] = (),
     site_packages: str,
     python_version: str,
 ) -> bytes:
@@ -50,15 +51,21 @@ def record(
     ``installed`` are the dist-info files from :func:`dist_info_files`; ``scripts``
     the bytes of every ``bin/`` file of the package, or None when the view is
     site-packages only (then bin/, include/ and data files are not presented and
-    not listed).
+    not listed). ``launchers`` names the entry-point scripts: a ``.data/scripts``
+    file of the same name is not installed (the launcher wins) and uv leaves its
+    original line, ``<name>-<version>.data/scripts/<file>``, in RECORD.
     """
     up = "../" * len(site_packages.strip("/").split("/"))
     rows: dict[str, tuple[str, str]] = {}
     for rec in pkg.files():
         if rec.scheme == "site":
             rows[rec.path] = (rec.hash, str(rec.size))
-        elif scripts is None or rec.scheme == "scripts":
-            continue  # scripts: the installed bytes come from ``scripts``
+        elif scripts is None:
+            continue
+        elif rec.scheme == "scripts":
+            if rec.path in launchers:
+                rows[f"{pkg.summary.dist_info[: -len('.dist-info')]}.data/scripts/{rec.path}"] = (rec.hash, str(rec.size))
+            # otherwise the installed bytes come from ``scripts``
         elif rec.scheme == "headers":
             rows[f"{up}include/site/python{python_version}/{pkg.name}/{rec.path}"] = (rec.hash, str(rec.size))
         elif rec.scheme == "data":

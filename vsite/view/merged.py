@@ -33,18 +33,26 @@ def _read_script(path: str, python: str) -> bytes:
         return rewrite_script(f.read(), python)
 
 
-def package_scripts(pkg: Package, python: str) -> dict[str, Callable[[], bytes]]:
-    """``bin/`` files of ``pkg`` (name -> bytes, made on demand), in uv's write
-    order: entry-point launchers, then ``.data/scripts`` (which win a clash)."""
-    out: dict[str, Callable[[], bytes]] = {}
+def launchers(pkg: Package) -> dict[str, EntryPoint]:
+    """Console and gui script entry points of ``pkg`` by script name."""
+    out = {}
     for group in ("console_scripts", "gui_scripts"):
         for name, value in pkg.summary.entry_points.get(group, {}).items():
             entry = EntryPoint.parse(name, value)
             if entry is not None:
-                out[name] = partial(launcher, entry, python)
+                out[name] = entry
+    return out
+
+
+def package_scripts(pkg: Package, python: str) -> dict[str, Callable[[], bytes]]:
+    """``bin/`` files of ``pkg`` (name -> bytes, made on demand). A launcher wins
+    over a ``.data/scripts`` file of the same name, as in uv."""
+    out: dict[str, Callable[[], bytes]] = {}
     for name in pkg.summary.scripts:
         if "/" not in name:  # uv rejects wheels with directories under .data/scripts
             out[name] = partial(_read_script, os.path.join(pkg.scheme_dir("scripts"), name), python)
+    for name, entry in launchers(pkg).items():
+        out[name] = partial(launcher, entry, python)
     return out
 
 
@@ -110,6 +118,7 @@ class MergedView(MergedTree):
             pkg,
             installed,
             scripts,
+            launchers=launchers(pkg).keys(),
             site_packages=self.target.site_packages,
             python_version=self.target.python_version,
         )
