@@ -39,7 +39,8 @@ def _scripts_wheel(out: Path) -> Path:
             "console_scripts": {"sp-attr": "script_pkg:K.run", "sp-extra": "script_pkg:main [cli]", "Sp.Upper": "script_pkg:main"},
             "gui_scripts": {"sp-gui": "script_pkg:main"},
         },
-        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755},
+        # uv rewrites RECORD in place: it keeps the mode the wheel gave it
+        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755, "Script_Pkg-0.1.dist-info/RECORD": 0o755},
     )
 
 

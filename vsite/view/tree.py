@@ -281,13 +281,18 @@ class MergedTree(View):
                     assert isinstance(c.entry, Real)
                     sources.append(Layer(c.entry.owner, c.entry.path, c.entry.pyc))
             return self._new_dir(path, tuple(sources))
-        return self._leaf(winner)
+        return self._leaf(winner, candidates[:-1])
 
-    def _leaf(self, c: _Candidate) -> Node:
+    def _leaf(self, c: _Candidate, shadowed: list[_Candidate]) -> Node:
         entry = c.entry
         if isinstance(entry, Synth):
             data = entry.make()
-            node: Node = FileNode(self._alloc(), entry.mode, self.mtime_ns, len(data), data=data)
+            mode = entry.mode
+            # a file the installer rewrites in place (RECORD over the wheel's) keeps its mode, as in uv
+            for other in shadowed:
+                if other.entry.owner == entry.owner and other.st is not None and stat.S_ISREG(other.st.st_mode):
+                    mode = file_mode(other.st.st_mode)
+            node: Node = FileNode(self._alloc(), mode, self.mtime_ns, len(data), data=data)
         elif isinstance(entry, Link):
             node = LinkNode(self._alloc(), 0o777, self.mtime_ns, entry.target)
         else:
