@@ -207,3 +207,48 @@ def test_python_runs_on_the_view(tmp_path, target):
     assert (proc.returncode, proc.stdout) == (0, "alpha main\n")
     proc = subprocess.run([str(root / "bin" / "alpha-script")], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (0, "alpha script\n")
+
+
+def _download(plan, dest: Path) -> None:
+    """The plan's wheels from their URLs (hash-checked), for FakeStore."""
+    import hashlib
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    dest.mkdir()
+
+    def get(item):
+        data = urllib.request.urlopen(item.wheel.url, timeout=120).read()
+        assert hashlib.sha256(data).hexdigest() == item.wheel.sha256
+        (dest / item.wheel.filename).write_bytes(data)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(get, [i for i in plan.items if i.kind == "wheel"]))
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_large_real_lock_equals_uv_sync(tmp_path, target):
+    """~90 PyPI packages: jupyterlab (share/jupyter and etc/jupyter data from many
+    wheels), the google namespace (api-core, protos, protobuf's executable RECORD)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(
+        '[project]\nname = "big"\nversion = "0.1"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["jupyterlab", "google-api-core", "googleapis-common-protos"]\n'
+        "\n[tool.uv]\npackage = false\n"
+    )
+    _uv("lock", "-q", "-p", sys.executable, cwd=proj)
+    _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
+    plan = make_plan(proj / "uv.lock", target)
+    _download(plan, tmp_path / "wheels")
+    store = FakeStore(tmp_path / "store")
+    for item in plan.items:
+        if item.kind == "wheel":
+            store.add(tmp_path / "wheels" / item.wheel.filename)
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="big")
+    ours = _normalize(materialize(view), uv=False)
+    theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
+    assert len(ours) > 5000
+    assert sorted(ours) == sorted(theirs)
+    assert [p for p in ours if ours[p] != theirs[p]] == []
