@@ -1,0 +1,155 @@
+"""The mount registry: one JSON record per live mount under ``runtime_dir()/mounts``.
+
+A record says what is mounted where (lock, plan key, wheels) and by which
+daemon; the daemon writes it once the mount answers and removes it when it
+ends. Next to it the daemon publishes its request counters (``.stats.json``,
+rewritten at most once a second while requests arrive) and keeps its log
+(``.log``). ``vsite status`` and ``vsite unmount`` read these files and the
+kernel's mount table; nothing here talks to a daemon, so a dead or hung daemon
+cannot hang them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vsite.paths import runtime_dir
+
+FSTYPE = "fuse.vsite"
+
+
+@dataclass
+class MountRecord:
+    """What ``vsite status`` shows about one mount."""
+
+    target: str
+    lock: str
+    plan_key: str
+    packages: int
+    wheels: list[str] = field(default_factory=list)  # sha256 of every wheel in the view
+    venv: bool = False
+    conflicts: list[str] = field(default_factory=list)
+    pid: int = 0
+    started: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict) -> "MountRecord":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def registry_dir() -> Path:
+    return runtime_dir() / "mounts"
+
+
+def canonical_target(target: str | os.PathLike) -> str:
+    """The absolute path of a mount point, resolved without touching it (it may be dead)."""
+    path = os.path.abspath(os.fspath(target))
+    parent, name = os.path.split(path)
+    return os.path.join(os.path.realpath(parent), name) if name else path
+
+
+def _key(target: str) -> str:
+    return hashlib.sha256(canonical_target(target).encode()).hexdigest()[:16]
+
+
+def record_path(target: str) -> Path:
+    return registry_dir() / f"{_key(target)}.json"
+
+
+def stats_path(target: str) -> Path:
+    return registry_dir() / f"{_key(target)}.stats.json"
+
+
+def log_path(target: str) -> Path:
+    return registry_dir() / f"{_key(target)}.log"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def write_record(record: MountRecord) -> None:
+    _write_json(record_path(record.target), asdict(record))
+
+
+def write_stats(target: str, stats: dict) -> None:
+    _write_json(stats_path(target), stats)
+
+
+def read_record(target: str) -> MountRecord | None:
+    try:
+        return MountRecord.from_json(json.loads(record_path(target).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def read_stats(target: str) -> dict:
+    try:
+        return json.loads(stats_path(target).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def records() -> list[MountRecord]:
+    """Every record, sorted by target; unreadable files are skipped."""
+    found = []
+    for path in sorted(registry_dir().glob("*.json")):
+        if path.name.endswith(".stats.json"):
+            continue
+        try:
+            found.append(MountRecord.from_json(json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(found, key=lambda r: r.target)
+
+
+def remove(target: str, *, keep_log: bool = False) -> None:
+    """Forget a mount: its record and stats (and log unless asked to keep it)."""
+    paths = [record_path(target), stats_path(target)]
+    if not keep_log:
+        paths.append(log_path(target))
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _unescape(field_: str) -> str:
+    """Undo mountinfo's octal escapes (``\\040`` for a space, also tab, newline, backslash)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_)
+
+
+def mount_fstype(target: str) -> str | None:
+    """The filesystem type mounted at exactly ``target`` (top-most), or None."""
+    path = canonical_target(target)
+    fstype = None
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+        for line in table:
+            fields = line.split()
+            sep = fields.index("-")
+            if _unescape(fields[4]) == path:
+                fstype = fields[sep + 1]
+    return fstype
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (zombies count as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as proc:
+            state = proc.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
