@@ -130,17 +130,26 @@ def _unescape(field_: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_)
 
 
-def mount_fstype(target: str) -> str | None:
-    """The filesystem type mounted at exactly ``target`` (top-most), or None."""
-    path = canonical_target(target)
-    fstype = None
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
-        for line in table:
+def _mount_table() -> list[tuple[str, str]]:
+    """(mount point, filesystem type) for every mount this process sees, in mount order."""
+    table = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as lines:
+        for line in lines:
             fields = line.split()
-            sep = fields.index("-")
-            if _unescape(fields[4]) == path:
-                fstype = fields[sep + 1]
-    return fstype
+            table.append((_unescape(fields[4]), fields[fields.index("-") + 1]))
+    return table
+
+
+def mount_fstype(target: str) -> str | None:
+    """The filesystem type mounted at exactly ``target`` (the top-most one), or None."""
+    path = canonical_target(target)
+    found = [fstype for point, fstype in _mount_table() if point == path]
+    return found[-1] if found else None
+
+
+def vsite_mounts() -> list[str]:
+    """Mount points of every vsite filesystem in this mount namespace."""
+    return [point for point, fstype in _mount_table() if fstype == FSTYPE]
 
 
 def pid_alive(pid: int) -> bool:
