@@ -50,15 +50,19 @@ def test_stats_published(isolated):
     with mounted(_view(), target):
         for _ in range(3):
             (target / "pkg/b.txt").read_bytes()
-        deadline = time.monotonic() + 10
-        stats = {}
-        while time.monotonic() < deadline:
-            stats = registry.read_stats(str(target))
-            if stats.get("files_served"):
-                break
-            time.sleep(0.1)
+        stats = mountpoint.fresh_stats(registry.read_record(str(target)))
         assert stats["files_served"] == 1
-        assert stats["requests"]["open"] >= 1 and stats["requests"]["lookup"] >= 2
+        assert stats["requests"]["open"] == 3 and stats["requests"]["lookup"] >= 2
+        assert stats["requests"].get("read", 0) == 1  # keep_cache: later opens read the page cache
+        assert mountpoint.survey()[0].stats["requests"]["open"] == 3
+
+
+def test_daemon_alive_guards_pid_reuse():
+    me = registry.MountRecord(target="/x", lock="l", plan_key="k", packages=0, pid=os.getpid())
+    me.pid_start = registry.process_start(os.getpid())
+    assert registry.daemon_alive(me)
+    me.pid_start += 1
+    assert not registry.daemon_alive(me)
 
 
 def test_sigterm_unmounts_and_cleans_up(isolated):

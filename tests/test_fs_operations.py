@@ -271,8 +271,9 @@ async def test_handlers_directly(tmp_path):
     one = await ops.open(attrs.st_ino, os.O_RDONLY, ctx)
     two = await ops.open(attrs.st_ino, os.O_RDONLY, ctx)
     assert one.fh == two.fh and one.keep_cache and not one.direct_io
-    fd = ops._open[one.fh].fd
+    assert ops._open[one.fh].fd is None  # not opened until read
     assert await ops.read(one.fh, 3, 4) == b"3456"
+    fd = ops._open[one.fh].fd
     await ops.release(one.fh)
     os.fstat(fd)  # still open for the second opener
     await ops.release(two.fh)

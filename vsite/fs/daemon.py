@@ -10,7 +10,8 @@ that serves, because importing them is most of a daemon's start-up (~0.2 s).
 The daemon ends when the mount is removed (``fusermount3 -u``: the kernel
 ends the session and pyfuse3's main loop returns) or on SIGTERM/SIGINT/SIGHUP
 (then it unmounts itself; libfuse detaches lazily if the mount is busy). Either
-way it removes its registry record.
+way it removes its registry record. SIGUSR1 makes it publish its request
+counters at once (otherwise at most once a second while requests arrive).
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ def serve(
         scope.cancel()
 
     async def on_signals(scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        stop = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        with trio.open_signal_receiver(*stop, signal.SIGUSR1) as signals:
             task_status.started()
-            async for _ in signals:
+            async for signum in signals:
+                if signum == signal.SIGUSR1:  # publish the counters now
+                    publish()
+                    continue
                 scope.cancel()
                 return
 
@@ -109,6 +114,7 @@ def serve(
                 nursery.cancel_scope.cancel()
                 return
             record.pid = os.getpid()
+            record.pid_start = registry.process_start(record.pid)
             record.started = time.time()
             registry.write_record(record)
             publish()

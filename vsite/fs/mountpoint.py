@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def prepare_target(target: str) -> tuple[str, bool]:
     fstype = registry.mount_fstype(path)
     if fstype == registry.FSTYPE or _dead_mount(path):
         record = registry.read_record(path)
-        if _dead_mount(path) or (record and not registry.pid_alive(record.pid)):
+        if _dead_mount(path) or (record and not registry.daemon_alive(record)):
             raise MountError(f"{path} is a vsite mount whose daemon died: run `vsite unmount {path}`")
         raise MountError(f"{path} is already a vsite mount" + (f" (pid {record.pid})" if record else ""))
     if fstype is not None:
@@ -84,7 +85,7 @@ def unmount(target: str, *, timeout: float = 10.0) -> None:
             raise MountError(f"{path} is not mounted (removed its stale record)")
         raise MountError(f"{path} is not a vsite mount")
     check_fuse()
-    daemon_alive = record is not None and registry.pid_alive(record.pid)
+    daemon_alive = record is not None and registry.daemon_alive(record)
     if not daemon_alive or _dead_mount(path):
         done = _fusermount("-u", "-z", path)
     else:
@@ -116,13 +117,28 @@ def survey() -> list[MountState]:
     for record in registry.records():
         seen.add(record.target)
         mounted = registry.mount_fstype(record.target) == registry.FSTYPE
-        alive = registry.pid_alive(record.pid)
+        alive = registry.daemon_alive(record)
         if not mounted and not alive:
             registry.remove(record.target)
             continue
         state = "mounted" if mounted and alive else ("dead-daemon" if mounted else "unmounting")
-        states.append(MountState(record.target, state, record, registry.read_stats(record.target)))
+        stats = fresh_stats(record) if state == "mounted" else registry.read_stats(record.target)
+        states.append(MountState(record.target, state, record, stats))
     for path in registry.vsite_mounts():
         if path not in seen:
             states.append(MountState(path, "unregistered", None, {}))
     return states
+
+
+def fresh_stats(record: registry.MountRecord, timeout: float = 0.5) -> dict:
+    """The daemon's request counters as of now (SIGUSR1), else its last published ones."""
+    before = registry.read_stats(record.target).get("updated")
+    if registry.daemon_alive(record):
+        os.kill(record.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = registry.read_stats(record.target)
+            if stats.get("updated") != before:
+                return stats
+            time.sleep(0.005)
+    return registry.read_stats(record.target)

@@ -17,9 +17,10 @@ The kernel still sends ``open`` and ``release`` for every open(2) (pyfuse3
 passes only the file handle to ``read``, so the zero-message-open ENOSYS trick
 is not available), and ``opendir``/``readdir``/``releasedir`` for each listing.
 
-All store files opened for one inode share one O_RDONLY descriptor
-(refcounted by open/release), and ``read`` is ``os.pread`` on it; synthesized
-files (``FileNode.data``) are served from memory.
+All opens of one inode share one O_RDONLY descriptor on its store file,
+opened by the first ``read`` and closed by the last ``release`` (open/release
+keep a refcount), and ``read`` is ``os.pread`` on it; synthesized files
+(``FileNode.data``) are served from memory.
 
 Blocking caveat: handlers run on the single trio thread and call ``os.open``,
 ``os.pread`` and the view synchronously. That is cheap when the store is on a
@@ -96,12 +97,13 @@ def _unsupported(name: str) -> Callable[..., Any]:
 
 
 class _OpenFile:
-    """One inode's open state: a shared store fd or in-memory bytes, and a refcount."""
+    """One inode's open state: its store path and (once read) fd, or in-memory bytes."""
 
-    __slots__ = ("fd", "data", "refs")
+    __slots__ = ("real", "fd", "data", "refs")
 
-    def __init__(self, fd: int | None, data: bytes | None) -> None:
-        self.fd = fd
+    def __init__(self, real: str | None, data: bytes | None) -> None:
+        self.real = real
+        self.fd: int | None = None
         self.data = data
         self.refs = 0
 
@@ -263,7 +265,11 @@ class ViewOperations(pyfuse3.Operations):
 
     @_handler
     def open(self, inode: int, flags: int, ctx: Any) -> FileInfo:
-        """Share one store fd per inode; the handle is the inode number."""
+        """Count an opener; the handle is the inode number.
+
+        The store file itself is opened by the first ``read``: with keep_cache a
+        warm open is followed by no read at all, so it costs no syscall here.
+        """
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             raise FUSEError(errno.EROFS)
         node = self._node(inode)
@@ -271,13 +277,9 @@ class ViewOperations(pyfuse3.Operations):
             raise FUSEError(errno.EISDIR if isinstance(node, DirNode) else errno.ELOOP)
         entry = self._open.get(inode)
         if entry is None:
-            if node.data is not None:
-                entry = _OpenFile(None, node.data)
-            elif node.real is not None:
-                entry = _OpenFile(os.open(node.real, os.O_RDONLY | os.O_CLOEXEC), None)
-            else:
+            if node.data is None and node.real is None:
                 raise FUSEError(errno.EIO)
-            self._open[inode] = entry
+            entry = self._open[inode] = _OpenFile(node.real, node.data)
         entry.refs += 1
         self.files_opened.add(inode)
         return FileInfo(fh=inode, direct_io=False, keep_cache=True, nonseekable=False)
@@ -290,6 +292,8 @@ class ViewOperations(pyfuse3.Operations):
             raise FUSEError(errno.EBADF)
         if entry.data is not None:
             return entry.data[off : off + size]
+        if entry.fd is None:
+            entry.fd = os.open(entry.real, os.O_RDONLY | os.O_CLOEXEC)
         return os.pread(entry.fd, size, off)
 
     @_handler

@@ -35,6 +35,7 @@ class MountRecord:
     venv: bool = False
     conflicts: list[str] = field(default_factory=list)
     pid: int = 0
+    pid_start: int = 0  # the daemon's start time in clock ticks since boot (guards pid reuse)
     started: float = 0.0
 
     @classmethod
@@ -152,13 +153,31 @@ def vsite_mounts() -> list[str]:
     return [point for point, fstype in _mount_table() if fstype == FSTYPE]
 
 
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists (zombies count as dead)."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first), or None."""
     if pid <= 0:
-        return False
+        return None
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as proc:
-            state = proc.read().rsplit(")", 1)[1].split()[0]
+            return proc.read().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (zombies count as dead)."""
+    fields = _proc_stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def process_start(pid: int) -> int:
+    """When ``pid`` started (clock ticks since boot), 0 if it does not exist."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else 0
+
+
+def daemon_alive(record: MountRecord) -> bool:
+    """True if the record's daemon still runs (not just some process reusing its pid)."""
+    if not pid_alive(record.pid):
         return False
-    return state not in ("Z", "X")
+    return not record.pid_start or process_start(record.pid) == record.pid_start
