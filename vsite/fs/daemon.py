@@ -74,7 +74,8 @@ def serve(
         )
 
     async def fuse_main(scope: trio.CancelScope) -> None:
-        await pyfuse3.main()
+        # One reader task: no handler ever awaits, so more tasks only add scheduling.
+        await pyfuse3.main(min_tasks=1, max_tasks=1)
         state["unmounted"] = True  # the kernel ended the session: someone unmounted us
         scope.cancel()
 
