@@ -21,6 +21,12 @@ from vsite.fs import mountpoint, registry
 _FETCHED = ("downloaded", "local", "from_uv_cache", "built")
 
 
+def _describe(conflict) -> str:
+    """One conflict as ``vsite status --conflicts`` lists it."""
+    same = {True: ", identical copies", False: ", copies differ", None: ""}[conflict.identical]
+    return f"{conflict.path}: {conflict.winner} over {', '.join(conflict.losers)}{same}"
+
+
 @main.command("mount")
 @click.argument("lock", type=click.Path(dir_okay=False))
 @click.argument("target", type=click.Path(file_okay=False))
@@ -33,6 +39,7 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
     """Mount the environment LOCK describes at TARGET (created if missing)."""
     from vsite.store import Store
     from vsite.view import build_view
+    from vsite.view.conflicts import warning as conflict_warning
 
     mountpoint.check_fuse()
     path, created = mountpoint.prepare_target(target)
@@ -46,13 +53,10 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
 
         store.fetch(plan, interpreter, offline=offline, progress=progress)
         view = build_view(plan, store, interpreter, venv_root=path if venv else None)
-        conflicts = [str(c) for c in getattr(view, "conflicts", ())]
-        if conflicts:
-            click.echo(
-                f"vsite: warning: {len(conflicts)} file conflict(s) between wheels"
-                f" (vsite status --conflicts): {conflicts[0]}",
-                err=True,
-            )
+        found = view.conflicts()
+        line = conflict_warning(found)
+        if line:
+            click.echo(f"vsite: warning: {line}", err=True)
         record = registry.MountRecord(
             target=path,
             lock=os.path.abspath(lock),
@@ -60,7 +64,7 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
             packages=sum(1 for item in plan.items if item.kind != "virtual"),
             wheels=sorted(k for k in (store.key(i) for i in plan.items) if k),
             venv=venv,
-            conflicts=conflicts,
+            conflicts=[_describe(c) for c in found],
         )
         if foreground:
             from vsite.fs.daemon import serve
