@@ -1,1 +1,2 @@
 """Imports every command module so each registers itself on :data:`vsite.cli.main`."""
+from vsite.cli import plan_cmd  # noqa: F401,E402

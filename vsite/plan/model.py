@@ -6,7 +6,7 @@ target identity, options) and handed to a daemon without re-reading the lock.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 # What the store must do to get a wheel for the item:
@@ -34,6 +34,9 @@ class Artifact:
     sha256: str | None = None
     size: int | None = None
 
+    def to_json(self) -> dict:
+        return {"filename": self.filename, "url": self.url, "path": self.path, "sha256": self.sha256, "size": self.size}
+
 
 @dataclass(frozen=True)
 class PlanItem:
@@ -54,7 +57,16 @@ class PlanItem:
     requested: bool = False
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # explicit rather than dataclasses.asdict, which deep-copies and is slow for big plans
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "wheel": self.wheel.to_json() if self.wheel else None,
+            "sdist": self.sdist.to_json() if self.sdist else None,
+            "source": self.source,
+            "requested": self.requested,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "PlanItem":

@@ -1,0 +1,107 @@
+"""``vsite plan``: table and JSON output, the plan cache, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vsite.cli import main
+from vsite.plan import Plan, PlanOptions, cached_plan
+
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["plan", *args, "--python", sys.executable])
+
+
+def test_plan_table_and_json():
+    table = run(str(DEMO))
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.output.splitlines() if line.startswith("rich "))
+    assert row.split() == ["rich", "15.0.0", "wheel", "rich-15.0.0-py3-none-any.whl"]
+    out = run(str(DEMO), "--json", "--no-dev")
+    assert out.exit_code == 0
+    plan = Plan.from_json(json.loads(out.output))
+    assert plan.options == {"no_dev": True}
+    assert {i.name for i in plan.items if i.kind == "wheel"} >= {"rich", "click", "six"}
+
+
+def test_cached_plan_warm_path_neither_parses_nor_probes(monkeypatch):
+    cold, target = cached_plan(DEMO, sys.executable, PlanOptions())
+    import vsite.plan.make
+
+    def boom(*a, **k):
+        raise AssertionError("warm path must not re-plan or start a process")
+
+    monkeypatch.setattr(vsite.plan.make, "plan_bytes", boom)
+    monkeypatch.setattr(subprocess, "run", boom)
+    monkeypatch.setattr(subprocess, "Popen", boom)
+    warm, target2 = cached_plan(DEMO, sys.executable, PlanOptions())
+    assert warm == cold and target2 == target
+    # other options are another plan
+    with pytest.raises(AssertionError):
+        cached_plan(DEMO, sys.executable, PlanOptions(no_dev=True))
+
+
+def test_cached_plan_changes_with_lock_content(tmp_path):
+    lock = tmp_path / "proj" / "uv.lock"
+    lock.parent.mkdir()
+    lock.write_text(DEMO.read_text())
+    first, _ = cached_plan(lock, sys.executable)
+    lock.write_text(DEMO.read_text().replace('version = "26.1.0"', 'version = "26.1.1"', 1))
+    second, _ = cached_plan(lock, sys.executable)
+    assert first.lock_sha256 != second.lock_sha256
+    assert {i.version for i in second.items if i.name == "attrs"} == {"26.1.1"}
+
+
+def test_warm_cli_does_not_import_toml_or_markers(tmp_path):
+    code = (
+        "import sys; from vsite.plan import cached_plan;"
+        f"cached_plan({str(DEMO)!r}, sys.executable);"
+        "print(sorted(m for m in ('tomllib', 'packaging.markers', 'vsite.lock.uv') if m in sys.modules))"
+    )
+    env = {**os.environ, "VSITE_CACHE_DIR": str(tmp_path / "c2")}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "tomllib" in first.stdout  # cold: parsed
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert warm.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        ("version = [", (), "not TOML"),
+        ("version = 7\n", (), "unknown uv.lock version 7"),
+        (None, ("--extra", "nope"), "extra `nope` is not defined"),
+        (None, ("--group", "nope"), "group `nope` is not defined"),
+        ("version = 1\n[[package]]\nname = 'r'\nsource = { virtual = '.' }\ndependencies = [{ name = 'a' }]\n"
+         "[[package]]\nname = 'a'\nversion = '1'\nsource = { registry = 'x' }\n"
+         "wheels = [{ url = 'https://x/a-1-cp27-cp27m-win32.whl' }]\n", (), "no wheel of a 1 matches"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path, content, args, message):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(DEMO.read_text() if content is None else content)
+    result = run(str(lock), *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("vsite: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_missing_lock_exit_2(tmp_path):
+    result = run(str(tmp_path / "nope" / "uv.lock"))
+    assert result.exit_code == 2 and "not found" in result.stderr

@@ -1,0 +1,117 @@
+"""Mutated locks (real uv.lock / pylock.toml structures with parts deleted, retyped or swapped)
+make the parser and planner fail only with LockError/PlanError, or give a valid plan."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planhelp import fake_target
+from vsite.errors import LockError, PlanError
+from vsite.lock.pylock import pylock_from_toml
+from vsite.lock.uv import uv_lock_from_toml
+from vsite.plan import PlanItem, PlanOptions
+from vsite.plan.make import plan_items
+
+HERE = Path(__file__).resolve().parent
+SOURCES = {
+    "demo": (HERE.parent / "examples" / "demo" / "uv.lock", uv_lock_from_toml),
+    "workspace": (HERE / "data" / "workspace" / "uv.lock", uv_lock_from_toml),
+    "pylock": (HERE / "data" / "workspace" / "pylock.toml", pylock_from_toml),
+}
+DOCS = {name: tomllib.loads(path.read_text()) for name, (path, _) in SOURCES.items()}
+TARGETS = [fake_target((3, 11, 7), "linux"), fake_target((3, 12, 1), "windows")]
+OPTIONS = [PlanOptions(), PlanOptions(all_extras=True, all_groups=True, all_packages=True)]
+KINDS = {"wheel", "sdist", "git", "directory", "editable", "virtual"}
+
+ODD_STRINGS = st.sampled_from([
+    "", ".", "..", "sha256:", "sha256:zz", "x:y", "python_version >", "extra == 'cli'", "sys_platform == 'win32'",
+    "1.0", ">=3.99", "six", "app", "lib", "markupsafe", "a-1-py3-none-any.whl", "a-1-x-py3-none-any.whl",
+    "https://x/a.tar.gz", "file:///nonexistent", "git+file:///x?rev=1#abc", "'dev' in dependency_groups",
+])
+VALUES = st.one_of(
+    st.integers(-2, 3), st.booleans(), st.text(max_size=8), ODD_STRINGS,
+    st.lists(ODD_STRINGS, max_size=3), st.dictionaries(ODD_STRINGS, ODD_STRINGS, max_size=2),
+    st.just([]), st.just({}),
+)
+
+
+def _slots(node, out):
+    """Every (container, key) place in a document, depth first."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        out.append((node, key))
+        _slots(value, out)
+    return out
+
+
+@st.composite
+def mutated(draw):
+    name = draw(st.sampled_from(sorted(DOCS)))
+    doc = copy.deepcopy(DOCS[name])
+    for _ in range(draw(st.integers(1, 4))):
+        slots = _slots(doc, [])
+        if not slots:
+            break
+        container, key = draw(st.sampled_from(slots))
+        action = draw(st.sampled_from(["delete", "replace", "swap", "duplicate"]))
+        if action == "delete":
+            del container[key]
+        elif action == "replace":
+            container[key] = draw(VALUES)
+        elif action == "swap":
+            other, other_key = draw(st.sampled_from(slots))
+            container[key] = copy.deepcopy(other[other_key])
+        elif isinstance(container, list):
+            container.append(copy.deepcopy(container[key]))
+    return name, doc
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_locks_fail_cleanly_or_plan(case):
+    name, doc = case
+    path, build = SOURCES[name]
+    try:
+        lock = build(path, doc)
+    except LockError as exc:
+        assert "\n" not in str(exc)
+        return
+    for target in TARGETS:
+        for options in OPTIONS:
+            try:
+                items = plan_items(lock, target, options)
+            except (LockError, PlanError) as exc:
+                assert "\n" not in str(exc)
+                continue
+            names = [i.name for i in items]
+            assert len(names) == len(set(names))
+            for item in items:
+                assert item.kind in KINDS
+                assert (item.kind == "wheel") == (item.wheel is not None)
+                assert PlanItem.from_json(item.to_json()) == item
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_unmutated_sources_plan(name):
+    path, build = SOURCES[name]
+    lock = build(path, copy.deepcopy(DOCS[name]))
+    assert plan_items(lock, TARGETS[0], OPTIONS[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=64), st.integers(0, 5000))
+def test_corrupted_bytes_fail_cleanly(noise, offset):
+    from vsite.lock import parse_lock
+
+    data = bytearray((HERE.parent / "examples" / "demo" / "uv.lock").read_bytes())
+    data[offset:offset + len(noise)] = noise
+    try:
+        parse_lock(Path("/x/uv.lock"), bytes(data))
+    except LockError as exc:
+        assert "\n" not in str(exc)

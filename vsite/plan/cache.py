@@ -1,0 +1,69 @@
+"""The plan cache: a plan is a pure function of (lock bytes, target, options), so keep it.
+
+Workers call vsite many times for the same environment; the warm path here
+stats the interpreter (the probe is cached), hashes the lock bytes and reads
+one small JSON file -- no subprocess, no TOML parse, no marker evaluation.
+For a uv.lock the workspace root's pyproject.toml (``default-groups``) is part
+of the key, as its bytes, unparsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from vsite.lock import read_lock_bytes
+from vsite.paths import cache_dir
+from vsite.plan.model import Plan
+from vsite.plan.options import PlanOptions
+from vsite.target import Target, probe
+
+_CACHE_VERSION = "1"
+
+
+def _plan_key(lock_sha256: str, extra: bytes, target: Target, options: PlanOptions) -> str:
+    raw = json.dumps(
+        [_CACHE_VERSION, lock_sha256, hashlib.sha256(extra).hexdigest(), target.identity, options.to_json()],
+        sort_keys=True,
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _pyproject_bytes(lock_path: Path) -> bytes:
+    if lock_path.name != "uv.lock":
+        return b""
+    try:
+        return (lock_path.parent / "pyproject.toml").read_bytes()
+    except OSError:
+        return b""
+
+
+def cached_plan(
+    lock_path: str | os.PathLike, python: str | None, options: PlanOptions | None = None
+) -> tuple[Plan, Target]:
+    """The plan of ``lock_path`` for interpreter ``python``, from the cache when it is there."""
+    options = options or PlanOptions()
+    target = probe(python)
+    path = Path(lock_path).absolute()
+    data = read_lock_bytes(path)
+    sha = hashlib.sha256(data).hexdigest()
+    entry = cache_dir() / "plans" / f"{_plan_key(sha, _pyproject_bytes(path), target, options)}.json"
+    try:
+        plan = Plan.from_json(json.loads(entry.read_bytes()))
+        if plan.lock_path == str(path):
+            return plan, target
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from vsite.plan.make import plan_bytes
+
+    plan = plan_bytes(path, data, sha, target, options)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(plan.to_json()))
+        os.replace(tmp, entry)
+    except OSError:
+        pass  # a read-only cache only costs a re-plan next time
+    return plan, target

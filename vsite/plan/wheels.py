@@ -1,0 +1,51 @@
+"""Choosing the wheel uv would install: the best tag rank, then the highest build tag.
+
+uv (``find_best_wheel``) takes, among wheels compatible with the interpreter,
+the one whose best tag comes earliest in the interpreter's tag list, then the
+larger build tag, and keeps the first on a full tie; this does the same with
+the target's ``tags`` (best first, read from the interpreter itself).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from vsite.plan.model import Artifact
+
+
+def wheel_tags(filename: str) -> tuple[list[str], tuple[int, str] | None] | None:
+    """The expanded tags and build tag of a wheel file name, or None if it is not one."""
+    if not filename.endswith(".whl"):
+        return None
+    parts = filename[:-4].split("-")
+    if len(parts) == 6:
+        build_raw = parts[2]
+        digits = len(build_raw) - len(build_raw.lstrip("0123456789"))
+        if digits == 0:
+            return None
+        build: tuple[int, str] | None = (int(build_raw[:digits]), build_raw[digits:])
+    elif len(parts) == 5:
+        build = None
+    else:
+        return None
+    pys, abis, plats = (p.split(".") for p in parts[-3:])
+    return [f"{py}-{abi}-{plat}" for py in pys for abi in abis for plat in plats], build
+
+
+def best_wheel(wheels: Iterable[Artifact], rank: dict[str, int]) -> Artifact | None:
+    """The wheel uv would pick for a target whose tag ranks are ``rank`` (0 best), or None."""
+    best: Artifact | None = None
+    best_key: tuple | None = None
+    for wheel in wheels:
+        parsed = wheel_tags(wheel.filename)
+        if parsed is None:
+            continue
+        tags, build = parsed
+        ranks = [rank[t] for t in tags if t in rank]
+        if not ranks:
+            continue
+        # smaller rank is better; a build tag beats none and larger beats smaller
+        key = (-min(ranks), build is not None, build or (0, ""))
+        if best_key is None or key > best_key:
+            best, best_key = wheel, key
+    return best
