@@ -1,2 +1,3 @@
 """Imports every command module so each registers itself on :data:`vsite.cli.main`."""
 from vsite.cli import plan_cmd  # noqa: F401,E402
+from vsite.cli import mount_cmd  # noqa: F401,E402

@@ -37,13 +37,13 @@ def _describe(conflict) -> str:
 @click.option("--allow-other", is_flag=True, help="Let other users see the mount (needs user_allow_other).")
 def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, allow_other: bool, **opts) -> None:
     """Mount the environment LOCK describes at TARGET (created if missing)."""
-    from vsite.store import Store
-    from vsite.view import build_view
-    from vsite.view.conflicts import warning as conflict_warning
-
     mountpoint.check_fuse()
     path, created = mountpoint.prepare_target(target)
     try:
+        from vsite.store import Store
+        from vsite.view import build_view
+        from vsite.view.conflicts import warning as conflict_warning
+
         plan, interpreter = plan_from_cli(lock, **opts)
         store = Store()
 
