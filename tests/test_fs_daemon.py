@@ -177,3 +177,19 @@ def test_check_fuse_without_fusermount(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(MountError, match="fusermount3 not found"):
         mountpoint.check_fuse()
+
+
+def test_unmount_of_a_busy_mount_fails_and_keeps_it(isolated):
+    target = isolated / "mnt"
+    with mounted(_view(), target) as pid:
+        holder = subprocess.Popen(["sleep", "60"], cwd=target / "pkg")
+        try:
+            with pytest.raises(MountError, match="cannot unmount .*busy"):
+                mountpoint.unmount(str(target))
+            assert registry.daemon_alive(registry.read_record(str(target)))
+            assert (target / "a.py").read_bytes() == b"A = 1\n"
+        finally:
+            holder.kill()
+            holder.wait()
+        mountpoint.unmount(str(target))
+        assert wait_gone(pid) and not in_proc_mounts(str(target))
