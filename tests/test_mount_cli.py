@@ -27,6 +27,7 @@ def env(tmp_path, monkeypatch):
     """Private runtime and cache dirs, for this process and the vsite processes it starts."""
     monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))  # no wheels borrowed from uv's cache
     return dict(os.environ)
 
 

@@ -41,7 +41,7 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
-        from vsite.store import Store
+        from vsite.store.store import Store
         from vsite.view import build_view
         from vsite.view.conflicts import warning as conflict_warning
 
