@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from vsite.errors import PlanError
 from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
 from vsite.lock.uv import parse_git_source
-from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
+from vsite.plan.items import archive_item, git_item, tree_item
 from vsite.plan.markers import MarkerEnv
 from vsite.plan.model import PlanItem
 from vsite.plan.options import PlanOptions
@@ -143,6 +143,23 @@ class _Walk:
         return active
 
 
+def _not_installed(lock: UvLock, roots: list[UvPackage], options: PlanOptions) -> set[str]:
+    """Names ``--no-install-*`` leave out (their dependencies stay), checked against uv:
+    the project is the ``--package`` members or else the root project, the workspace
+    is every member, local means path/directory/editable sources."""
+    root_dir = os.path.dirname(lock.path)
+    skip = set(options.no_install_packages)
+    if options.no_install_project:
+        skip |= set(options.packages) if options.packages else {
+            p.name for p in roots if p.source.path == root_dir}
+    if options.no_install_workspace:
+        skip |= {p.name for p in lock.packages if p.source.kind in _MEMBER_KINDS
+                 and (p.name in lock.members or p.source.path == root_dir)}
+    if options.no_install_local:
+        skip |= {p.name for p in lock.packages if p.source.kind in ("path", *_MEMBER_KINDS)}
+    return skip
+
+
 def _check_target(lock: UvLock, env: MarkerEnv) -> None:
     """uv refuses a target outside ``requires-python`` (lock markers are simplified against
     it, so they would mislead) or outside ``supported-markers``."""
@@ -210,7 +227,8 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
 
     rank = target.tag_priority()
     desc = target.tags[0] if target.tags else f"Python {target.python_version}"
-    items = [_item(p, rank, desc) for p in walk.run(env)]
+    skip = _not_installed(lock, roots, options)
+    items = [_item(p, rank, desc, options) for p in walk.run(env) if p.name not in skip]
     names = [i.name for i in items]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -218,30 +236,21 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     return items
 
 
-def _item(package: UvPackage, rank: dict[str, int], desc: str) -> PlanItem:
+def _item(package: UvPackage, rank: dict[str, int], desc: str, options: PlanOptions) -> PlanItem:
     source = package.source
-    version = package.version or ""
+    name, version = package.name, package.version or ""
     if source.kind in ("registry", "url", "path"):
         info: dict = {"kind": source.kind}
         info.update({"path": source.path} if source.kind == "path" else {"url": source.value})
         if source.subdirectory:
             info["subdirectory"] = source.subdirectory
-        return archive_item(package.name, version, package.wheels, package.sdist, rank, desc, info)
+        return archive_item(name, version, package.wheels, package.sdist, rank, desc, info, options)
     if source.kind == "git":
         base, params, commit = parse_git_source(source.value)
         requested = params.get("rev") or params.get("tag") or params.get("branch")
-        info = {
-            "kind": "git",
-            "url": base,
-            "commit_id": commit,
-            "requested_revision": requested,
-            "subdirectory": source.subdirectory,
-            "direct_url": vcs_direct_url(base, commit, requested, source.subdirectory),
-        }
-        return PlanItem(name=package.name, version=version, kind="git", source=info, requested=True)
+        return git_item(name, version, base, commit, requested, source.subdirectory, options)
     assert source.path is not None
-    info = {"kind": source.kind, "path": source.path}
     if source.kind == "virtual":  # listed so nothing is silently dropped, but uv installs nothing
-        return PlanItem(name=package.name, version=version, kind="virtual", source=info, requested=False)
-    info["direct_url"] = directory_direct_url(source.path, source.kind == "editable")
-    return PlanItem(name=package.name, version=version, kind=source.kind, source=info, requested=True)
+        info = {"kind": "virtual", "path": source.path}
+        return PlanItem(name=name, version=version, kind="virtual", source=info, requested=False)
+    return tree_item(name, version, source.path, source.kind == "editable", None, options)
