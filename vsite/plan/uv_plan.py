@@ -9,6 +9,7 @@ and source), so a forked package resolves to the one version its edge allows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections import deque
@@ -27,21 +28,35 @@ from vsite.target import Target
 _MEMBER_KINDS = ("editable", "virtual", "directory")
 
 
-def default_groups(project_dir: str) -> tuple[str, ...] | None:
-    """``tool.uv.default-groups`` of the workspace root's pyproject.toml (uv's default: ``dev``).
-
-    None stands for ``"all"``. A missing or unreadable pyproject means uv's default.
+def project_settings(project_dir: str, options: PlanOptions) -> tuple[tuple[str, ...] | None, PlanOptions]:
+    """What ``uv sync`` also reads from the workspace root's pyproject.toml ``[tool.uv]``:
+    ``default-groups`` (None for ``"all"``; uv's default ``["dev"]``) and the build
+    policy (``no-binary``, ``no-build``, ``no-binary-package``, ``no-build-package``),
+    merged into ``options``. A missing or unreadable pyproject means uv's defaults.
     """
     try:
         with open(os.path.join(project_dir, "pyproject.toml"), "rb") as fh:
-            value = tomllib.load(fh).get("tool", {}).get("uv", {}).get("default-groups", ["dev"])
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
-        return ("dev",)
-    if value == "all":
-        return None
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return ("dev",)
+            tool = tomllib.load(fh).get("tool")
+    except (OSError, tomllib.TOMLDecodeError):
+        tool = None
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    if not isinstance(uv, dict):
+        return ("dev",), options
+    groups = uv.get("default-groups", ["dev"])
+    defaults = None if groups == "all" else tuple(map(str, groups)) if isinstance(groups, list) else ("dev",)
+
+    def names(key: str) -> tuple[str, ...]:
+        value = uv.get(key, [])
+        return tuple(map(str, value)) if isinstance(value, list) else ()
+
+    merged = dataclasses.replace(
+        options,
+        no_binary=options.no_binary or uv.get("no-binary") is True,
+        no_build=options.no_build or uv.get("no-build") is True,
+        no_binary_packages=options.no_binary_packages + names("no-binary-package"),
+        no_build_packages=options.no_build_packages + names("no-build-package"),
+    )
+    return defaults, merged
 
 
 def _roots(lock: UvLock, options: PlanOptions) -> tuple[list[UvPackage], bool]:
@@ -182,7 +197,8 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     manifest_groups = lock.dependency_groups if manifest else {}
     defined_extras = {e for r in roots for e in r.extras}
     defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
-    chosen = select(options, defined_extras, defined_groups, default_groups(os.path.dirname(lock.path)))
+    defaults, options = project_settings(os.path.dirname(lock.path), options)
+    chosen = select(options, defined_extras, defined_groups, defaults)
     root_extras = {id(r): sorted(chosen.extras & set(r.extras)) if chosen.include_project else [] for r in roots}
     active = {ConflictItem(r.name, extra=e) for r in roots for e in root_extras[id(r)]}
     active |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
