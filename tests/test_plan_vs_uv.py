@@ -47,6 +47,11 @@ CASES = {
     "no-install-workspace": (["--all-packages", "--no-install-workspace"],
                              PlanOptions(all_packages=True, no_install_workspace=True)),
     "no-install-local": (["--no-install-local"], PlanOptions(no_install_local=True)),
+    # one member synced: the root project lends groups asked for by flag, not its defaults
+    "member-root-group": (["--package", "lib", "--group", "dev"], PlanOptions(packages=("lib",), groups=("dev",))),
+    "member-all-groups": (["--package", "lib", "--all-groups"], PlanOptions(packages=("lib",), all_groups=True)),
+    "member-only-group": (["--package", "lib", "--only-group", "lint"],
+                          PlanOptions(packages=("lib",), only_groups=("lint",))),
     "member-no-project": (["--package", "lib", "--no-install-project"],
                           PlanOptions(packages=("lib",), no_install_project=True)),
     "no-editable": (["--no-editable", "--all-packages"], PlanOptions(no_editable=True, all_packages=True)),

@@ -158,6 +158,18 @@ class _Walk:
         return active
 
 
+def _group_root(lock: UvLock, roots: list[UvPackage], options: PlanOptions) -> UvPackage | None:
+    """With one ``--package`` member, the root project lends its dependency groups: uv
+    installs a root group the member does not define when it is asked for by flag
+    (``--group``, ``--only-group``, ``--all-groups``), never as a mere default, and
+    without the root's own dependencies."""
+    if len(options.packages) != 1:
+        return None
+    root_dir = os.path.dirname(lock.path)
+    root = [p for p in lock.packages if p.source.kind in _MEMBER_KINDS and p.source.path == root_dir]
+    return root[0] if root and root[0] is not roots[0] else None
+
+
 def _not_installed(lock: UvLock, roots: list[UvPackage], options: PlanOptions) -> set[str]:
     """Names ``--no-install-*`` leave out (their dependencies stay), checked against uv:
     the project is the ``--package`` members or else the root project, the workspace
@@ -195,13 +207,21 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     """Items of the environment ``uv sync --frozen`` would make from ``lock`` for ``target``."""
     roots, manifest = _roots(lock, options)
     manifest_groups = lock.dependency_groups if manifest else {}
+    group_root = _group_root(lock, roots, options)
     defined_extras = {e for r in roots for e in r.extras}
     defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
+    defined_groups |= set(group_root.groups) if group_root else set()
     defaults, options = project_settings(os.path.dirname(lock.path), options)
     chosen = select(options, defined_extras, defined_groups, defaults)
+    # (package, its groups to include): the synced members, and a root whose groups are inherited
+    group_owners = [(r, chosen.groups & set(r.groups)) for r in roots]
+    if group_root is not None:
+        member_groups = set(roots[0].groups)
+        inherited = {g for g in chosen.groups & set(group_root.groups) if chosen.explicit(g) and g not in member_groups}
+        group_owners.append((group_root, inherited))
     root_extras = {id(r): sorted(chosen.extras & set(r.extras)) if chosen.include_project else [] for r in roots}
     active = {ConflictItem(r.name, extra=e) for r in roots for e in root_extras[id(r)]}
-    active |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
+    active |= {ConflictItem(owner.name, group=g) for owner, groups in group_owners for g in groups}
 
     envs: dict[frozenset[ConflictItem], MarkerEnv] = {}
 
@@ -217,8 +237,9 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     for root in roots:
         if chosen.include_project:
             walk.install(root, root_extras[id(root)])
-        for group in sorted(chosen.groups):
-            for dep in root.dev_dependencies.get(group, ()):
+    for owner, groups in group_owners:
+        for group in sorted(groups):
+            for dep in owner.dev_dependencies.get(group, ()):
                 # a group edge such as `app[gpu]` counts its own extras as on (uv does
                 # the same), so its conflict marker can admit it
                 more = {ConflictItem(dep.name, extra=e) for e in dep.extras} - active
