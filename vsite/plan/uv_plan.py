@@ -256,7 +256,9 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     for group in sorted(chosen.groups):
         for req in manifest_groups.get(group, ()):
             if env.holds(req.marker):
-                walk.install(_requirement_package(lock, req, env), req.extras)
+                package = _requirement_package(lock, req, env)
+                walk.install(package, req.extras)
+                active |= {ConflictItem(package.name, extra=e) for e in req.extras}
     if lock.conflicts:
         active = walk.activated_extras(active, env_for)
         _check_conflicts(lock, active)
