@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import FakeStore, item_for, materialize, materialize_dir, plan_of
+from viewsupport import fetched, item_for, materialize, materialize_dir, plan_of
 from viewwheels import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
@@ -39,8 +39,7 @@ def _scripts_wheel(out: Path) -> Path:
             "console_scripts": {"sp-attr": "script_pkg:K.run", "sp-extra": "script_pkg:main [cli]", "Sp.Upper": "script_pkg:main"},
             "gui_scripts": {"sp-gui": "script_pkg:main"},
         },
-        # uv rewrites RECORD in place: it keeps the mode the wheel gave it
-        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755, "Script_Pkg-0.1.dist-info/RECORD": 0o755},
+        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755},
     )
 
 
@@ -54,10 +53,9 @@ def test_bin_and_record_match_uv_pip_install(tmp_path, monkeypatch, dirname):
     for cmd in (["venv", "-q", "-p", sys.executable, str(venv)], ["pip", "install", "-q", "--no-cache", str(wheel)]):
         proc = subprocess.run([UV, *cmd], env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-    store = FakeStore(tmp_path / "store")
-    sha, _ = store.add(wheel)
     source = {"kind": "path", "direct_url": {"url": wheel.as_uri(), "archive_info": {}}}
-    view = build_view(plan_of([item_for(wheel, sha, "script-pkg", "0.1", source)]), store, target, venv_root=str(venv))
+    plan = plan_of([item_for(wheel, source)])
+    view = build_view(plan, fetched(plan, tmp_path / "store", target), target, venv_root=str(venv))
     ours, theirs = materialize(view), materialize_dir(venv)
     compared = [p for p in theirs if p.startswith(("bin/", "include/", "share/")) or p.endswith("/RECORD")]
     assert len(compared) > 15
