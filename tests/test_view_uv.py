@@ -92,7 +92,9 @@ def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
     venv = proj / ".venv"
     plan = make_plan(proj / lock_name, target)
     store = fetched(plan, tmp_path / "store", target)
-    view = build_view(plan, store, target, venv_root=str(venv), prompt="proj", mtime_ns=1)
+    # uv sync's prompt is the project's name: the plan's root item has it (a pylock has none)
+    prompt = "proj" if lock_name == "pylock.toml" else None
+    view = build_view(plan, store, target, venv_root=str(venv), prompt=prompt, mtime_ns=1)
 
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(venv), uv=True)
@@ -155,7 +157,7 @@ def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     plan = make_plan(proj / "uv.lock", target)
     store = fetched(plan, tmp_path / "store", target)
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="proj")
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert {c.path for c in view.conflicts() if not c.identical} == set()
@@ -221,7 +223,7 @@ def test_large_real_lock_equals_uv_sync(tmp_path, target):
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     plan = make_plan(proj / "uv.lock", target)
     store = fetched(plan, tmp_path / "store", target)  # downloads from the lock's URLs
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="big")
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert len(ours) > 5000
