@@ -85,3 +85,26 @@ def test_entry_point_parsing():
     assert ep == EntryPoint("x", "pkg.mod", "obj.attr")
     body = launcher(ep, "/v/bin/python")
     assert b"from pkg.mod import obj\n" in body and body.endswith(b"sys.exit(obj.attr())\n")
+
+
+@pytest.mark.xfail(strict=True, reason="vsite.store skips the zip's directory entries; uv creates them (empty dirs)")
+def test_empty_directories_of_a_wheel(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    target = probe(sys.executable)
+    wheel = make_wheel(tmp_path / "wheels", "emptyd", "0.1", {"emptyd/__init__.py": ""})
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.writestr(zipfile.ZipInfo("emptyd/empty/"), b"")
+        zf.writestr(zipfile.ZipInfo("emptyd-0.1.data/data/share/emptydir/"), b"")
+    venv = tmp_path / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
+    for cmd in (["venv", "-q", "-p", sys.executable, str(venv)], ["pip", "install", "-q", "--no-cache", str(wheel)]):
+        proc = subprocess.run([UV, *cmd], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    theirs = materialize_dir(venv)
+    assert theirs[f"{target.site_packages}/emptyd/empty"] == ("dir",) and theirs["share/emptydir"] == ("dir",)
+    plan = plan_of([item_for(wheel)])
+    ours = materialize(build_view(plan, fetched(plan, tmp_path / "store", target), target, venv_root=str(venv)))
+    assert ours[f"{target.site_packages}/emptyd/empty"] == ("dir",)
+    assert ours["share/emptydir"] == ("dir",)
