@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from viewsupport import FakeStore, item_for, materialize, plan_of
+from viewsupport import fetched, item_for, materialize, plan_of
 from viewwheels import make_corpus, make_wheel
 from vsite.errors import StoreError
+from vsite.store.store import Store
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.nodes import DirNode, FileNode
@@ -21,13 +22,9 @@ def target(tmp_path, monkeypatch):
     return probe(sys.executable)
 
 
-def _corpus_plan(tmp_path, target, *, bytecode=True):
-    store = FakeStore(tmp_path / "store")
-    items = []
-    for name, wheel in make_corpus(tmp_path / "wheels").items():
-        sha, summary = store.add(wheel, target.cache_tag if bytecode else None)
-        items.append(item_for(wheel, sha, summary.name, summary.version))
-    return plan_of(items), store
+def _corpus_plan(tmp_path, target):
+    plan = plan_of([item_for(wheel) for wheel in make_corpus(tmp_path / "wheels").values()])
+    return plan, fetched(plan, tmp_path / "store", target)
 
 
 def _walk(view, path):
@@ -104,15 +101,14 @@ def test_attributes_are_stable(tmp_path, target):
 
 def test_missing_store_entry_is_a_store_error(tmp_path, target):
     wheel = make_wheel(tmp_path, "gone", "1.0", {"gone.py": ""})
-    item = item_for(wheel, "ab" * 32, "gone", "1.0")
     with pytest.raises(StoreError, match="gone 1.0 is not in the store"):
-        build_view(plan_of([item]), FakeStore(tmp_path / "store"), target)
+        build_view(plan_of([item_for(wheel)]), Store(tmp_path / "store"), target)
 
 
 def test_virtual_items_are_skipped(tmp_path, target):
     from vsite.plan.model import PlanItem
 
-    view = build_view(plan_of([PlanItem("proj", "0.1", "virtual")]), FakeStore(tmp_path / "s"), target)
+    view = build_view(plan_of([PlanItem("proj", "0.1", "virtual")]), Store(tmp_path / "s"), target)
     assert view.children(view.root) == []
 
 
