@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from fusetools import force_unmount, in_proc_mounts, isolated, mounted, require_fuse, wait_gone  # noqa: F401
-from memview import MemoryView
+from tests.fusetools import force_unmount, in_proc_mounts, isolated, mounted, require_fuse, wait_gone  # noqa: F401
+from tests.memview import MemoryView
 from vsite.errors import MountError
 from vsite.fs import daemon, mountpoint, registry
 
@@ -89,7 +89,7 @@ def test_unmount_after_kill_9(isolated):
         assert wait_gone(pid)
         with pytest.raises(OSError) as info:
             os.statvfs(target)
-        assert info.value.errno == errno.ENOTCONN
+        assert info.value.errno in (errno.ENOTCONN, errno.ECONNABORTED)
         assert [s.state for s in mountpoint.survey()] == ["dead-daemon"]
         with pytest.raises(MountError, match="daemon died"):
             mountpoint.prepare_target(str(target))

@@ -10,6 +10,7 @@ command created is removed again.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import click
@@ -18,7 +19,17 @@ from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
 from vsite.fs import mountpoint, registry
 
-_FETCHED = ("downloaded", "local", "from_uv_cache", "built")
+
+def _fetch(store, plan, interpreter, offline: bool) -> None:
+    """Fill the store for the plan: a progress bar on a terminal, one summary line if anything came in."""
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(plan.items), label="vsite: fetching", file=sys.stderr) as bar:
+            report = store.fetch(plan, interpreter, offline=offline, progress=lambda item, action: bar.update(1))
+    else:
+        report = store.fetch(plan, interpreter, offline=offline)
+    fetched = len(report.downloaded) + len(report.from_uv_cache) + len(report.local) + len(report.built)
+    if fetched:
+        click.echo(f"vsite: fetched {fetched} of {len(plan.items)} packages into the store", err=True)
 
 
 def _describe(conflict) -> str:
@@ -46,12 +57,7 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
         from vsite.view.conflicts import warning as conflict_warning
 
         store = Store()
-
-        def progress(item, action: str) -> None:
-            if action in _FETCHED:
-                click.echo(f"vsite: {action} {item.name} {item.version}", err=True)
-
-        store.fetch(plan, interpreter, offline=offline, progress=progress)
+        _fetch(store, plan, interpreter, offline)
         view = build_view(plan, store, interpreter, venv_root=path if venv else None)
         found = view.conflicts()
         line = conflict_warning(found)

@@ -28,14 +28,16 @@ def check_fuse() -> None:
 
 
 def _dead_mount(path: str) -> bool:
-    """True if ``path`` is a FUSE mount whose daemon is gone (ENOTCONN).
+    """True if ``path`` is a FUSE mount whose daemon is gone.
 
     statfs, unlike stat, is never answered from the kernel's attribute cache.
+    ENOTCONN once the kernel has aborted the connection; ECONNABORTED while it
+    is aborting it (the daemon's last thread is still exiting).
     """
     try:
         os.statvfs(path)
     except OSError as exc:
-        return exc.errno == errno.ENOTCONN
+        return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
     return False
 
 
