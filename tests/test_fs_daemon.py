@@ -193,3 +193,18 @@ def test_unmount_of_a_busy_mount_fails_and_keeps_it(isolated):
             holder.wait()
         mountpoint.unmount(str(target))
         assert wait_gone(pid) and not in_proc_mounts(str(target))
+
+
+def test_prepare_target_refuses_other_mounts(isolated):
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("mounting a tmpfs needs root")
+    target = isolated / "tmpfs"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(target)], check=True)
+    try:
+        with pytest.raises(MountError, match=r"already a mount point \(tmpfs\)"):
+            mountpoint.prepare_target(str(target))
+        with pytest.raises(MountError, match="not a vsite mount"):
+            mountpoint.unmount(str(target))
+    finally:
+        subprocess.run(["umount", str(target)], check=True)

@@ -49,7 +49,7 @@ def prepare_target(target: str) -> tuple[str, bool]:
     """
     path = registry.canonical_target(target)
     fstype = registry.mount_fstype(path)
-    if fstype == registry.FSTYPE or _dead_mount(path):
+    if fstype == registry.FSTYPE:
         record = registry.read_record(path)
         if _dead_mount(path) or (record and not registry.daemon_alive(record)):
             raise MountError(f"{path} is a vsite mount whose daemon died: run `vsite unmount {path}`")
