@@ -38,6 +38,7 @@ def test_spawn_ready_record_and_unmount(isolated):
         assert os.getsid(pid) != os.getsid(0)  # detached into its own session
         states = mountpoint.survey()
         assert [(s.target, s.state) for s in states] == [(str(target), "mounted")]
+        assert (str(target), "mounted") in [(s.target, s.state) for s in mountpoint.survey(everything=True)]
         mountpoint.unmount(str(target))
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)

@@ -100,10 +100,14 @@ def test_status_and_unmount(env, tmp_path):
         for word in (str(target), "mounted", f"pid {pid}", "7 packages", "1 files served", "/x/uv.lock"):
             assert word in first, out
         assert "conflict: p: a over b" in out
+        elsewhere = env | {"VSITE_RUNTIME_DIR": str(tmp_path / "other-runtime")}
+        assert str(target) not in vsite("status", env=elsewhere).stdout
+        assert f"{target}  unregistered" in vsite("status", "--all", env=elsewhere).stdout
         vsite("unmount", target, env=env)
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)
         assert vsite("status", env=env).stdout.strip() == "no vsite mounts"
+        assert str(target) not in vsite("status", "--all", env=env).stdout
         one_line_error(vsite("unmount", target, env=env, check=None), 1, "not a vsite mount")
 
 

@@ -100,16 +100,17 @@ def unmount(target: str) -> None:
 
 @main.command("status")
 @click.option("--conflicts", "show_conflicts", is_flag=True, help="List file conflicts between wheels.")
-def status(show_conflicts: bool) -> None:
+@click.option("--all", "everything", is_flag=True, help="Also list vsite mounts made with another runtime dir.")
+def status(show_conflicts: bool, everything: bool) -> None:
     """List vsite mounts: target, state, daemon pid, packages, files served, lock."""
-    states = mountpoint.survey()
+    states = mountpoint.survey(everything=everything)
     if not states:
         click.echo("no vsite mounts")
         return
     for st in states:
         rec = st.record
         if rec is None:
-            click.echo(f"{st.target}  {st.state}  (no record; `vsite unmount {st.target}` removes it)")
+            click.echo(f"{st.target}  {st.state}  (a vsite mount not in this registry: {registry.registry_dir()})")
             continue
         requests = st.stats.get("requests", {})
         age = int(time.time() - rec.started)
