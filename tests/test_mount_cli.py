@@ -14,6 +14,8 @@ import pytest
 from tests.fusetools import force_unmount, in_proc_mounts, mounted, require_fuse, wait_gone
 from tests.memview import MemoryView
 from vsite.fs import registry
+from vsite.store import usage
+from vsite.store.store import Store
 
 pytestmark = pytest.mark.fuse
 
@@ -176,7 +178,11 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
         status = vsite("status", env=env).stdout
         assert str(target) in status and "mounted" in status and "venv" in status
         record = registry.read_record(str(target))
+        store = Store()
+        pins = [(u.pid, set(u.keys)) for u in usage.live_pins(store)]
+        assert pins == [(record.pid, set(record.wheels))] and len(record.wheels) == record.packages == 9
         vsite("unmount", target, env=env)
+        assert usage.live_pins(store) == []
         assert not in_proc_mounts(str(target))
         assert wait_gone(record.pid)
         assert os.listdir(target) == []

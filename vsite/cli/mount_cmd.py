@@ -18,6 +18,7 @@ import click
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
 from vsite.fs import mountpoint, registry
+from vsite.store import usage
 
 
 def _fetch(store, plan, interpreter, offline: bool) -> None:
@@ -75,12 +76,19 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
         if foreground:
             from vsite.fs.daemon import serve
 
-            serve(view, record, allow_other=allow_other,
-                  on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+            usage.pin(store, record.plan_key, record.wheels, os.getpid())
+            try:
+                serve(view, record, allow_other=allow_other,
+                      on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+            finally:
+                usage.unpin(store, record.plan_key, os.getpid())
             return
         from vsite.fs.daemon import spawn
 
         pid = spawn(view, record, allow_other=allow_other)
+        # Keep the store's gc off these entries while the daemon lives (the
+        # fetch's lock record covers them until this pin exists).
+        usage.pin(store, record.plan_key, record.wheels, pid)
     except BaseException:
         if created:
             try:
@@ -95,7 +103,12 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
 @click.argument("target", type=click.Path(file_okay=False))
 def unmount(target: str) -> None:
     """Unmount a vsite mount at TARGET (also after its daemon died)."""
+    from vsite.store.store import Store
+
+    record = registry.read_record(target)
     mountpoint.unmount(target)
+    if record is not None:
+        usage.unpin(Store(), record.plan_key, record.pid)
 
 
 @main.command("status")
