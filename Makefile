@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml | system
 venv: system $(STAMP)
 
 demo: venv
-	$(VENV)/bin/vsite plan $(DEMO_LOCK)
+	VSITE=$(CURDIR)/$(VENV)/bin/vsite DEMO_VENV=$(DEMO_DIR) examples/demo/demo.sh
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

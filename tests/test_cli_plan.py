@@ -105,3 +105,55 @@ def test_bad_input_exit_2_one_line(tmp_path, content, args, message):
 def test_missing_lock_exit_2(tmp_path):
     result = run(str(tmp_path / "nope" / "uv.lock"))
     assert result.exit_code == 2 and "not found" in result.stderr
+
+
+def test_same_lock_at_two_paths_plans_each(tmp_path):
+    plans = []
+    for sub in ("a", "b"):
+        lock = tmp_path / sub / "uv.lock"
+        lock.parent.mkdir()
+        lock.write_text(DEMO.read_text())
+        plans.append(cached_plan(lock, sys.executable)[0])
+    assert plans[0].lock_sha256 == plans[1].lock_sha256
+    assert [p.lock_path for p in plans] == [str(tmp_path / "a" / "uv.lock"), str(tmp_path / "b" / "uv.lock")]
+    assert {i.source["path"] for p in plans for i in p.items if i.kind == "virtual"} == {
+        str(tmp_path / "a"), str(tmp_path / "b")}
+
+
+def test_plan_options_reusable_by_other_commands():
+    import click
+
+    from vsite.cli.options import plan_from_cli, plan_options
+
+    seen = {}
+
+    @click.command()
+    @click.argument("lock")
+    @plan_options
+    def other(lock, **opts):
+        plan, target = plan_from_cli(lock, **opts)
+        seen.update(options=plan.options, python=target.executable)
+
+    result = CliRunner().invoke(other, [str(DEMO), "--python", sys.executable, "--no-dev", "--all-extras"])
+    assert result.exit_code == 0, result.output
+    assert seen["options"] == {"all_extras": True, "no_dev": True}
+
+
+def test_cached_plan_follows_pyproject_settings(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(DEMO.read_text())
+    assert {i.kind for i in cached_plan(lock, sys.executable)[0].items} == {"wheel", "virtual"}
+    (tmp_path / "pyproject.toml").write_text('[tool.uv]\nno-binary-package = ["six"]\n')
+    plan, _ = cached_plan(lock, sys.executable)
+    assert [i.kind for i in plan.items if i.name == "six"] == ["sdist"]
+
+
+def test_real_process_bad_lock_one_line(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(DEMO.read_text().replace('{ name = "mdurl" }', '{ name = "gone" }'))
+    vsite = str(Path(sys.executable).with_name("vsite"))
+    env = {**os.environ, "VSITE_CACHE_DIR": str(tmp_path / "c")}
+    proc = subprocess.run([vsite, "plan", str(lock), "--python", sys.executable], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("vsite: ")
+    assert "dependency gone names no package" in proc.stderr

@@ -87,6 +87,7 @@ def _demo_with(old: str, new: str) -> str:
          r"packages\[1\] \(local\): missing field `wheels`"),
         ("pylock.x.toml", b"\xff\xfe", "not UTF-8"),
         ("other.lock", "x = 1\n", "not a uv.lock or pylock.toml"),
+        ("other.lock", "x = [", "not TOML"),
     ],
 )
 def test_bad_locks_are_one_line_errors(tmp_path, name, text, message):
@@ -100,3 +101,37 @@ def test_bad_locks_are_one_line_errors(tmp_path, name, text, message):
 def test_missing_lock_file(tmp_path):
     with pytest.raises(LockError, match="not found"):
         load_lock(tmp_path / "uv.lock")
+
+
+def _uv_locks() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [DEMO, here / "data" / "workspace" / "uv.lock", here / "data" / "conflicts" / "uv.lock"]
+
+
+@pytest.mark.parametrize("path", _uv_locks(), ids=lambda p: p.parent.name)
+def test_wheel_block_fast_path_equals_tomllib(path):
+    import tomllib
+
+    from vsite.lock.fields import read_toml
+    from vsite.lock.wheelblocks import split_wheel_blocks
+
+    data = path.read_bytes()
+    assert split_wheel_blocks(data.decode())[1]  # the fast path is taken on uv's own output
+    assert read_toml(path, data, uv_wheels=True) == tomllib.loads(data.decode())
+
+
+def test_wheel_block_fast_path_leaves_other_shapes_to_tomllib():
+    from vsite.lock.wheelblocks import split_wheel_blocks
+
+    odd = 'wheels = [\n    { url = "a\\u0041", hash = "sha256:00" },\n]\n'  # an escape: not literal
+    assert split_wheel_blocks(odd) == (odd, {})
+    quoted = 'x = """\nwheels = [\n]\n"""\n'
+    assert split_wheel_blocks(quoted) == (quoted, {})
+
+
+def test_toml_error_names_the_real_line(tmp_path):
+    text = DEMO.read_text()
+    path = tmp_path / "uv.lock"
+    path.write_text(text + "broken = \n")
+    with pytest.raises(LockError, match=f"line {text.count(chr(10)) + 1}"):
+        load_lock(path)

@@ -26,7 +26,11 @@ SOURCES = {
 }
 DOCS = {name: tomllib.loads(path.read_text()) for name, (path, _) in SOURCES.items()}
 TARGETS = [fake_target((3, 11, 7), "linux"), fake_target((3, 12, 1), "windows")]
-OPTIONS = [PlanOptions(), PlanOptions(all_extras=True, all_groups=True, all_packages=True)]
+OPTIONS = [
+    PlanOptions(),
+    PlanOptions(all_extras=True, all_groups=True),
+    PlanOptions(no_editable=True, no_install_local=True, no_binary_packages=("six",)),
+]
 KINDS = {"wheel", "sdist", "git", "directory", "editable", "virtual"}
 
 ODD_STRINGS = st.sampled_from([
@@ -115,3 +119,24 @@ def test_corrupted_bytes_fail_cleanly(noise, offset):
         parse_lock(Path("/x/uv.lock"), bytes(data))
     except LockError as exc:
         assert "\n" not in str(exc)
+
+
+WHEEL_TEXT = (HERE / "data" / "workspace" / "uv.lock").read_text()
+WHEEL_AT = WHEEL_TEXT.index("wheels = [")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4000), st.integers(0, 3), st.text(alphabet=' \n"\\{}[],=0123456789aurlsizehash:-', max_size=6))
+def test_wheel_fast_path_agrees_with_tomllib(offset, cut, insert):
+    """Edits around wheel arrays: the fast path parses to what tomllib does, or both fail."""
+    from vsite.lock.fields import read_toml
+
+    at = WHEEL_AT + offset
+    text = WHEEL_TEXT[:at] + insert + WHEEL_TEXT[at + cut:]
+    outcomes = []
+    for fast in (True, False):
+        try:
+            outcomes.append(read_toml(Path("uv.lock"), text.encode(), uv_wheels=fast))
+        except LockError:
+            outcomes.append("error")
+    assert outcomes[0] == outcomes[1]

@@ -150,3 +150,123 @@ def test_no_wheel_and_no_sdist_is_plan_error(lock):
 def test_requires_python_excludes_target(lock):
     with pytest.raises(PlanError, match="requires-python"):
         make_plan(lock, fake_target((3, 9, 1)))
+
+
+@pytest.mark.parametrize(
+    "setting, present, absent",
+    [
+        ('default-groups = ["lint"]', {"ruff"}, {"pytest"}),
+        ('default-groups = "all"', {"ruff", "pytest"}, set()),
+        ("", {"pytest"}, {"ruff"}),
+    ],
+)
+def test_default_groups_from_pyproject(lock, setting, present, absent):
+    (lock.parent / "pyproject.toml").write_text(f'[project]\nname = "app"\n[tool.uv]\n{setting}\n')
+    got = set(names(make_plan(lock, fake_target())))
+    assert present <= got and not (absent & got)
+
+
+def test_virtual_member_listed_but_not_requested():
+    (root,) = [i for i in make_plan(DEMO, fake_target()).items if i.kind == "virtual"]
+    assert root.name == "vsite-demo" and not root.requested and "direct_url" not in root.source
+
+
+PYLOCK = """lock-version = "1.0"
+created-by = "test"
+requires-python = ">=3.10"
+extras = ["gui"]
+dependency-groups = ["dev", "docs"]
+default-groups = ["dev"]
+
+[[packages]]
+name = "base"
+version = "1.0"
+wheels = [{ url = "https://x/base-1.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+
+[[packages]]
+name = "winonly"
+version = "1.0"
+marker = "sys_platform == 'win32'"
+wheels = [{ url = "https://x/winonly-1.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+
+[[packages]]
+name = "guilib"
+version = "2.0"
+marker = "'gui' in extras"
+sdist = { url = "https://x/guilib-2.0.tar.gz", hashes = { sha256 = "00" } }
+
+[[packages]]
+name = "pytest"
+version = "8.0"
+marker = "'dev' in dependency_groups"
+wheels = [{ url = "https://x/pytest-8.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+
+[[packages]]
+name = "sphinx"
+version = "7.0"
+marker = "'docs' in dependency_groups"
+requires-python = ">=3.12"
+wheels = [{ url = "https://x/sphinx-7.0-py3-none-any.whl", hashes = { sha256 = "00" } }]
+
+[[packages]]
+name = "numpy"
+version = "1.0"
+marker = "python_version < '3.12'"
+wheels = [{ url = "https://x/numpy-1.0-cp311-cp311-win_amd64.whl", hashes = { sha256 = "00" } }]
+"""
+
+
+@pytest.fixture
+def pylock(tmp_path: Path) -> Path:
+    path = tmp_path / "pylock.toml"
+    path.write_text(PYLOCK)
+    return path
+
+
+@pytest.mark.parametrize(
+    "options, target, expected",
+    [
+        (PlanOptions(), fake_target((3, 12, 1), "windows"), {"base", "winonly", "pytest"}),
+        (PlanOptions(extras=("gui",), no_dev=True), fake_target((3, 12, 1)), {"base", "guilib"}),
+        (PlanOptions(only_groups=("docs",)), fake_target((3, 12, 1)), {"base", "sphinx"}),
+        (PlanOptions(), fake_target((3, 11, 7), "windows"), {"base", "winonly", "pytest", "numpy"}),
+    ],
+)
+def test_pylock_selection(pylock, options, target, expected):
+    plan = make_plan(pylock, target, options)
+    assert {i.name for i in plan.items} == expected and plan.lock_format == "pylock"
+    assert all(i.kind == ("sdist" if i.name == "guilib" else "wheel") for i in plan.items)
+
+
+@pytest.mark.parametrize(
+    "options, target, message",
+    [
+        (PlanOptions(groups=("docs",)), fake_target((3, 11, 7), "windows"), "sphinx 7.0 requires Python >=3.12"),
+        (PlanOptions(), fake_target((3, 11, 7), "linux"), "no wheel of numpy 1.0 matches"),
+        (PlanOptions(extras=("cli",)), fake_target((3, 12, 1)), "extra `cli` is not defined in .*extras"),
+        (PlanOptions(all_packages=True), fake_target((3, 12, 1)), "--package"),
+        (PlanOptions(), fake_target((3, 9, 1)), "requires-python"),
+    ],
+)
+def test_pylock_errors(pylock, options, target, message):
+    with pytest.raises(PlanError, match=message):
+        make_plan(pylock, target, options)
+
+
+def test_pylock_environments_and_duplicates(pylock):
+    pylock.write_text(PYLOCK.replace('default-groups = ["dev"]', 'default-groups = ["dev"]\nenvironments = ["sys_platform == \'darwin\'"]'))
+    with pytest.raises(PlanError, match="environments"):
+        make_plan(pylock, fake_target())
+    pylock.write_text(PYLOCK + '[[packages]]\nname = "base"\nversion = "2.0"\nsdist = { url = "https://x/base-2.0.tar.gz" }\n')
+    with pytest.raises(PlanError, match="more than one entry of base"):
+        make_plan(pylock, fake_target((3, 12, 1)))
+
+
+def test_build_policy_from_pyproject(lock):
+    (lock.parent / "pyproject.toml").write_text('[tool.uv]\nno-binary-package = ["six"]\n')
+    plan = make_plan(lock, fake_target())
+    assert names(plan)["six"] == ("1.17.0", "sdist", None)
+    assert plan.options == {}  # the user's flags; the pyproject is part of the cache key instead
+    (lock.parent / "pyproject.toml").write_text("[tool.uv]\nno-build = true\n")
+    with pytest.raises(PlanError, match="app 1.0 can't be installed: it is marked --no-build but is a local source tree"):
+        make_plan(lock, fake_target())

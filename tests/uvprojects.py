@@ -70,12 +70,15 @@ def handmade_sdist(directory: Path, work: Path, name: str = "sdistpkg") -> Path:
 
 
 def git_repo(root: Path, name: str = "gitpkg") -> tuple[str, str]:
-    """A local git repository with one commit of a flit project; returns (file URL, commit)."""
+    """A local git repository with one commit tagged ``v1``: a flit project at the top and
+    another (``gitsub``) in ``sub/``; returns (file URL, commit)."""
     flit_project(root, name)
+    flit_project(root / "sub", "gitsub")
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    subprocess.run([*git, "tag", "v1"], check=True)
     commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     return root.as_uri(), commit
 
@@ -110,6 +113,7 @@ def workspace(base: Path) -> Path:
         "handmade",
         "sdistpkg",
         "gitpkg",
+        "gitsub",
         "dirpkg",
         "charset-normalizer",  # binary wheels for many tags plus py3-none-any: tag priority matters
     ]
@@ -123,7 +127,22 @@ def workspace(base: Path) -> Path:
         f'handmade = {{ path = "{os.path.relpath(wheel, root)}" }}\n'
         f'sdistpkg = {{ path = "{os.path.relpath(sdist, root)}" }}\n'
         f'gitpkg = {{ git = "{git_url}", branch = "main" }}\n'
+        f'gitsub = {{ git = "{git_url}", tag = "v1", subdirectory = "sub" }}\n'
         f'dirpkg = {{ path = "../dirpkg" }}\n'
     )
     flit_project(root, "app", deps=deps, extra=extra)
+    return root
+
+
+def virtual_root_workspace(base: Path) -> Path:
+    """A workspace whose root has no [project]: members ``alpha`` (needs ``beta``) and ``beta``,
+    plus the root's own dependency groups (these land in uv.lock's ``[manifest]``)."""
+    root = base / "vroot"
+    flit_project(root / "alpha", "alpha", deps=["beta", "six"],
+                 extra='[project.optional-dependencies]\nfmt = ["attrs"]\n[tool.uv.sources]\nbeta = { workspace = true }\n')
+    flit_project(root / "beta", "beta", deps=["idna; python_version >= '3.11'"])
+    (root / "pyproject.toml").write_text(
+        '[tool.uv.workspace]\nmembers = ["alpha", "beta"]\n'
+        '[dependency-groups]\ndev = ["iniconfig"]\ndocs = ["mdurl"]\n'
+    )
     return root

@@ -48,6 +48,7 @@ def load_lock(path: str | Path) -> "Lock":
 
 def parse_lock(path: Path, data: bytes) -> "Lock":
     """Parse lock bytes already read from ``path`` (so a caller can hash the same bytes)."""
+    from vsite.lock.fields import read_toml
     from vsite.lock.pylock import parse_pylock
     from vsite.lock.uv import parse_uv_lock
 
@@ -61,4 +62,5 @@ def parse_lock(path: Path, data: bytes) -> "Lock":
         return parse_pylock(path, data)
     if re.search(rb"^version\s*=", head, re.M):
         return parse_uv_lock(path, data)
+    read_toml(path, data)  # say "not TOML" when that is the problem
     raise LockError(f"{path}: not a uv.lock or pylock.toml (no `version` or `lock-version` key)")

@@ -17,10 +17,24 @@ from vsite.errors import LockError
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", list: "an array", dict: "a table"}
 
 
-def read_toml(path: Path, data: bytes) -> dict:
-    """Parse ``data`` (the bytes of ``path``) as TOML, or raise a one-line LockError."""
+def read_toml(path: Path, data: bytes, *, uv_wheels: bool = False) -> dict:
+    """Parse ``data`` (the bytes of ``path``) as TOML, or raise a one-line LockError.
+
+    ``uv_wheels`` takes the fast path for uv.lock wheel arrays (:mod:`vsite.lock.wheelblocks`).
+    """
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        if not uv_wheels:
+            return tomllib.loads(text)
+        from vsite.lock.wheelblocks import restore_wheel_blocks, split_wheel_blocks
+
+        short, blocks = split_wheel_blocks(text)
+        try:
+            document = tomllib.loads(short)
+        except tomllib.TOMLDecodeError:
+            return tomllib.loads(text)  # raises again, with line numbers of the real file
+        restore_wheel_blocks(document, blocks)
+        return document
     except UnicodeDecodeError:
         raise LockError(f"{path}: not TOML: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

@@ -85,6 +85,21 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class ConflictItem:
+    """One side of a ``tool.uv.conflicts`` set: an extra or a group of a package."""
+
+    package: str
+    extra: str | None = None
+    group: str | None = None
+
+    @property
+    def marker_name(self) -> str:
+        """How uv.lock markers name it: ``extra-<len>-<package>-<extra>`` / ``group-<len>-<package>-<group>``."""
+        kind, value = ("extra", self.extra) if self.extra is not None else ("group", self.group)
+        return f"{kind}-{len(self.package)}-{self.package}-{value}"
+
+
+@dataclass(frozen=True)
 class UvLock:
     """A parsed uv.lock (version 1, any revision)."""
 
@@ -98,6 +113,7 @@ class UvLock:
     requirements: tuple[Requirement, ...]
     dependency_groups: Mapping[str, tuple[Requirement, ...]]
     packages: tuple[UvPackage, ...]
+    conflicts: tuple[tuple[ConflictItem, ...], ...] = ()
     format: Literal["uv"] = "uv"
 
     @cached_property

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from vsite.errors import LockError
 from vsite.lock.fields import Fields, filename_of, read_toml, resolve_path
-from vsite.lock.model import Dependency, Requirement, Source, UvLock, UvPackage
+from vsite.lock.model import ConflictItem, Dependency, Requirement, Source, UvLock, UvPackage
 from vsite.plan.model import Artifact
 
 SUPPORTED_VERSION = 1
@@ -34,7 +34,7 @@ def _is_url(value: str) -> bool:
 
 def parse_uv_lock(path: Path, data: bytes) -> UvLock:
     """Read a uv.lock whose bytes are ``data``; raise LockError naming the first defect."""
-    return uv_lock_from_toml(path, read_toml(path, data))
+    return uv_lock_from_toml(path, read_toml(path, data, uv_wheels=True))
 
 
 def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
@@ -71,6 +71,7 @@ def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
         requirements=requirements,
         dependency_groups=MappingProxyType(groups),
         packages=packages,
+        conflicts=tuple(_conflict_set(top, i) for i in range(len(top.get("conflicts", list, [])))),
     )
     _check_edges(parsed)
     return parsed
@@ -94,6 +95,17 @@ def _check_edges(lock: UvLock) -> None:
                     )
 
 
+def _conflict_set(top: Fields, index: int) -> tuple[ConflictItem, ...]:
+    items = Fields(top.lock, {"set": top.data["conflicts"][index]}, f"conflicts[{index}]").tables("set")
+    out = []
+    for item in items:
+        extra, group = item.str("extra"), item.str("group")
+        if (extra is None) == (group is None):
+            raise item.fail("must have exactly one of `extra` or `group`")
+        out.append(ConflictItem(normalize(item.str("package", required=True) or ""), extra, group))
+    return tuple(out)
+
+
 def _requirement(f: Fields) -> Requirement:
     return Requirement(
         name=normalize(f.str("name", required=True)),
@@ -114,14 +126,15 @@ def _source(f: Fields, base: str) -> Source:
         path = resolve_path(base, value)
     subdirectory = f.str("subdirectory")
     if kind == "git" and subdirectory is None:
-        subdirectory = _git_query(value).get("subdirectory")
+        subdirectory = parse_git_source(value)[1].get("subdirectory")
     return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]
 
 
-def _git_query(url: str) -> dict[str, str]:
-    """The query parameters of a uv.lock git source (``rev``, ``tag``, ``branch``, ``subdirectory``)."""
-    query = url.split("#", 1)[0].partition("?")[2]
-    return dict(part.partition("=")[::2] for part in query.split("&") if part)
+def parse_git_source(value: str) -> tuple[str, dict[str, str], str]:
+    """Split a uv.lock git source ``<repo>?<branch|tag|rev|subdirectory>=...#<commit>``."""
+    repo, _, commit = value.partition("#")
+    base, _, query = repo.partition("?")
+    return base, dict(part.partition("=")[::2] for part in query.split("&") if part), commit
 
 
 def _dependencies(f: Fields, key: str, base: str) -> tuple[Dependency, ...]:

@@ -3,8 +3,8 @@
 Workers call vsite many times for the same environment; the warm path here
 stats the interpreter (the probe is cached), hashes the lock bytes and reads
 one small JSON file -- no subprocess, no TOML parse, no marker evaluation.
-For a uv.lock the workspace root's pyproject.toml (``default-groups``) is part
-of the key, as its bytes, unparsed.
+The pyproject.toml beside the lock (uv reads ``default-groups`` and the build
+policy from it) is part of the key, as its bytes, unparsed.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ from vsite.target import Target, probe
 _CACHE_VERSION = "1"
 
 
-def _plan_key(lock_sha256: str, extra: bytes, target: Target, options: PlanOptions) -> str:
+def _plan_key(path: Path, lock_sha256: str, extra: bytes, target: Target, options: PlanOptions) -> str:
+    """Lock path too: local sources resolve against the lock's directory, so a copy plans differently."""
     raw = json.dumps(
-        [_CACHE_VERSION, lock_sha256, hashlib.sha256(extra).hexdigest(), target.identity, options.to_json()],
+        [_CACHE_VERSION, str(path), lock_sha256, hashlib.sha256(extra).hexdigest(), target.identity,
+         options.to_json()],
         sort_keys=True,
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def _pyproject_bytes(lock_path: Path) -> bytes:
-    if lock_path.name != "uv.lock":
-        return b""
+    """The pyproject.toml beside the lock (a uv.lock's plan reads its [tool.uv] settings)."""
     try:
         return (lock_path.parent / "pyproject.toml").read_bytes()
     except OSError:
@@ -49,11 +50,9 @@ def cached_plan(
     path = Path(lock_path).absolute()
     data = read_lock_bytes(path)
     sha = hashlib.sha256(data).hexdigest()
-    entry = cache_dir() / "plans" / f"{_plan_key(sha, _pyproject_bytes(path), target, options)}.json"
+    entry = cache_dir() / "plans" / f"{_plan_key(path, sha, _pyproject_bytes(path), target, options)}.json"
     try:
-        plan = Plan.from_json(json.loads(entry.read_bytes()))
-        if plan.lock_path == str(path):
-            return plan, target
+        return Plan.from_json(json.loads(entry.read_bytes())), target
     except (OSError, ValueError, KeyError, TypeError):
         pass
     from vsite.plan.make import plan_bytes

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """Common attributes. ``mode`` holds permission bits only (type is the class)."""
 
@@ -26,7 +26,7 @@ class Node:
         raise NotImplementedError
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class FileNode(Node):
     """A regular file: bytes of ``real`` (a path in the store) or ``data`` (synthesized)."""
 
@@ -39,7 +39,7 @@ class FileNode(Node):
         return stat.S_IFREG | self.mode
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LinkNode(Node):
     """A symbolic link (venv ``bin/python``); ``target`` is what readlink returns."""
 
@@ -50,7 +50,7 @@ class LinkNode(Node):
         return stat.S_IFLNK | 0o777
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DirNode(Node):
     """A directory; its children are resolved by the :class:`View` on first use."""
 

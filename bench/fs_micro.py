@@ -1,0 +1,59 @@
+"""Cost of single FUSE requests on a vsite mount: wall time per syscall and daemon CPU per request.
+
+  .venv/bin/python bench/fs_micro.py
+
+Serves a small temporary tree through vsite's fs layer (bench/fs_requests.py's
+mirror view) and times open+close (open and release requests), os.listdir
+(opendir, readdir x2, releasedir) and a warm stat (no request), reading the
+daemon's CPU time from /proc/<pid>/stat before and after.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from fs_requests import MirrorView
+from vsite.fs import daemon, mountpoint, registry
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(label: str, pid: int, n: int, requests_each: int, fn) -> None:
+    cpu, start = _cpu(pid), time.perf_counter()
+    for _ in range(n):
+        fn()
+    wall = (time.perf_counter() - start) / n * 1e6
+    per_request = (_cpu(pid) - cpu) / (n * requests_each) * 1e6 if requests_each else 0.0
+    print(f"{label:14} {wall:8.1f} us wall   daemon cpu {per_request:5.1f} us/request")
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="vsite-micro-"))
+    os.environ.setdefault("VSITE_RUNTIME_DIR", str(work / "runtime"))
+    tree = work / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "f").write_bytes(b"x" * 5000)
+    (tree / "d" / "a").write_bytes(b"1")
+    target = work / "mnt"
+    target.mkdir()
+    record = registry.MountRecord(target=str(target), lock="-", plan_key="-", packages=0)
+    pid = daemon.spawn(MirrorView(str(tree)), record)
+    try:
+        path = str(target / "f")
+        os.stat(path)
+        _measure("open+close", pid, 20000, 2, lambda: os.close(os.open(path, os.O_RDONLY)))
+        _measure("listdir", pid, 5000, 4, lambda: os.listdir(target / "d"))
+        _measure("stat (warm)", pid, 20000, 0, lambda: os.stat(path))
+        print("requests:", mountpoint.fresh_stats(registry.read_record(str(target)))["requests"])
+    finally:
+        mountpoint.unmount(str(target))
+
+
+if __name__ == "__main__":
+    main()

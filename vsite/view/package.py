@@ -1,0 +1,61 @@
+"""One installed package as the view sees it: its plan item, store entry and index."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from vsite.errors import StoreError
+from vsite.plan.model import PlanItem
+from vsite.store.index import EntrySummary, FileRecord, read_files, read_summary
+
+
+class EntrySource(Protocol):
+    """What the view needs of the store (``vsite.store.Store`` provides it)."""
+
+    def entry_dir(self, item: PlanItem) -> Path | None:
+        """The unpacked entry of ``item``'s wheel, or None if not in the store."""
+
+    def bytecode_dir(self, item: PlanItem, cache_tag: str) -> Path | None:
+        """``item``'s compiled bytecode mirror for ``cache_tag``, or None."""
+
+
+@dataclass(eq=False)
+class Package:
+    """``owner`` is the package's rank in plan order (later wins a file conflict)."""
+
+    owner: int
+    item: PlanItem
+    summary: EntrySummary
+    entry: str
+    pyc: str | None
+
+    @classmethod
+    def load(cls, owner: int, item: PlanItem, store: EntrySource, cache_tag: str) -> "Package":
+        """Read the entry's summary (one small file); a missing entry is a StoreError."""
+        entry = store.entry_dir(item)
+        if entry is None:
+            raise StoreError(f"{item.name} {item.version} is not in the store (run `vsite fetch` first)")
+        try:
+            summary = read_summary(entry)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"store entry of {item.name} {item.version} is unreadable: {exc}") from None
+        pyc = store.bytecode_dir(item, cache_tag)
+        return cls(owner, item, summary, str(entry), str(pyc) if pyc is not None else None)
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    def scheme_dir(self, scheme: str) -> str:
+        return os.path.join(self.entry, scheme)
+
+    def files(self) -> list[FileRecord]:
+        """Every installed file (files.json). Read when asked, not kept: RECORD is
+        made once per package and a full conflict report is rare."""
+        try:
+            return read_files(Path(self.entry))
+        except (OSError, ValueError, TypeError) as exc:
+            raise OSError(f"store entry of {self.name} has no readable files.json: {exc}") from None
