@@ -226,3 +226,19 @@ def test_pycache_members_are_kept_as_uv_installs_them(tmp_path, target):
     assert {(r.scheme, r.path) for r in read_files(entry)} >= {
         ("site", "demo_pkg/__pycache__/junk.cpython-311.pyc"), ("data", "share/__pycache__/d")}
     assert store.verify() == []
+
+
+def test_empty_directories_of_the_wheel_are_kept(tmp_path, target):
+    """uv creates a wheel's directory entries, empty ones too; so does the store (and indexes them)."""
+    wheel = make_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        for name in ("emptytop/", "demo_pkg/empty/", "demo_pkg-1.0.data/data/share/d/", "demo_pkg-1.0.data/data/"):
+            zf.writestr(zipfile.ZipInfo(name), b"")
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    assert (entry / "site/demo_pkg/empty").is_dir() and (entry / "data/share/d").is_dir()
+    summary = store.summary(item)
+    assert "emptytop" in summary.top_level and summary.has_data and not summary.has_headers
+    assert store.verify() == []
