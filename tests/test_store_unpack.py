@@ -242,3 +242,15 @@ def test_empty_directories_of_the_wheel_are_kept(tmp_path, target):
     summary = store.summary(item)
     assert "emptytop" in summary.top_level and summary.has_data and not summary.has_headers
     assert store.verify() == []
+
+
+def test_record_keeps_the_wheels_mode(tmp_path, target):
+    """uv rewrites RECORD in place, so an executable RECORD (protobuf ships one) stays 0o755."""
+    wheel = make_wheel(tmp_path, executables=("demo_pkg-1.0.dist-info/RECORD",))
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    record = store.entry_dir(item) / "site/demo_pkg-1.0.dist-info/RECORD"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o755
+    modes = {r.path: r.mode for r in read_files(store.entry_dir(item))}
+    assert modes["demo_pkg-1.0.dist-info/RECORD"] == 0o755 and modes["demo_pkg/__init__.py"] == 0o644

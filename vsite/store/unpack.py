@@ -128,6 +128,10 @@ class _CheckedWheelFile(WheelFile):
     def dir_names(self) -> list[str]:
         return [n.rstrip("/") for n in self._zipfile.namelist() if n.endswith("/")]
 
+    def is_executable(self, name: str) -> bool:
+        mode = self._zipfile.getinfo(name).external_attr >> 16
+        return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+
     def get_contents(self):  # type: ignore[override]
         for elements, stream, is_executable in super().get_contents():
             yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
@@ -259,9 +263,11 @@ def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256
         raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
+    record_mode = 0o755 if source.is_executable(record_path) else 0o644  # uv keeps RECORD's mode
     (dest / "site" / record_path).write_bytes(record_bytes)
+    os.chmod(dest / "site" / record_path, record_mode)
     destination.files[("site", record_path)] = FileRecord(
-        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}"
+        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}", record_mode
     )
     files = sorted(destination.files.values(), key=lambda f: (f.scheme, f.path))
     summary = EntrySummary(
@@ -349,6 +355,9 @@ class _TreeSource(WheelSource):
 
     def member_names(self) -> list[str]:
         return self._files
+
+    def is_executable(self, name: str) -> bool:
+        return bool(os.stat(self._tree / name).st_mode & 0o111)
 
     def dir_names(self) -> list[str]:
         """Empty dirs only: others are implied by their files, and uv's unzip made these from entries."""
