@@ -125,3 +125,21 @@ def test_concurrent_lookups_get_one_node(tmp_path, target):
         by_path = {}
         for path, node in zip(paths, nodes):
             assert by_path.setdefault(path, node) is node
+
+
+def test_store_bytecode_wins_over_pycs_a_wheel_ships(tmp_path, target):
+    tag = target.cache_tag
+    wheel = make_wheel(
+        tmp_path / "w",
+        "shipspyc",
+        "1.0",
+        {"shipspyc/mod.py": "X = 1\n", f"shipspyc/__pycache__/mod.{tag}.pyc": b"stale", "shipspyc/__pycache__/note.txt": "kept\n"},
+    )
+    plan = plan_of([item_for(wheel)])
+    view = build_view(plan, fetched(plan, tmp_path / "store", target), target)
+    cache = _walk(view, "shipspyc/__pycache__")
+    listing = dict(view.children(cache))
+    assert sorted(listing) == [f"mod.{tag}.pyc", "note.txt"]
+    pyc = listing[f"mod.{tag}.pyc"]
+    assert "/bytecode/" in pyc.real and open(pyc.real, "rb").read() != b"stale"
+    assert view.conflicts() == []
