@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -211,3 +212,21 @@ def test_prepare_target_refuses_other_mounts(isolated):
             mountpoint.unmount(str(target))
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+def test_daemon_keeps_no_inherited_fds(isolated):
+    read_end, write_end = os.pipe()  # as if a caller waited for EOF on a pipe it handed down
+    os.set_inheritable(write_end, True)
+    try:
+        with mounted(_view(), isolated / "mnt") as pid:
+            os.close(write_end)
+            write_end = -1
+            readable, _, _ = select.select([read_end], [], [], 10)
+            assert readable, "the daemon keeps the caller's pipe open"
+            assert os.read(read_end, 1) == b""  # EOF
+            targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            assert "/dev/fuse" in targets
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
