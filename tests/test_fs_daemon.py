@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -230,3 +231,24 @@ def test_daemon_keeps_no_inherited_fds(isolated):
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
+
+
+def test_claim_serializes_mounts_of_one_target(isolated):
+    target = str(isolated / "mnt")
+    order: list[str] = []
+    first = mountpoint.Claim(target)
+
+    def second() -> None:
+        with mountpoint.Claim(target):
+            order.append("second")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and order == []  # blocked while the first holds it
+    order.append("first")
+    first.release()
+    waiter.join(10)
+    assert order == ["first", "second"]
+    with mountpoint.Claim(str(isolated / "other")):  # other targets are independent
+        pass
