@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -211,3 +213,42 @@ def test_prepare_target_refuses_other_mounts(isolated):
             mountpoint.unmount(str(target))
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+def test_daemon_keeps_no_inherited_fds(isolated):
+    read_end, write_end = os.pipe()  # as if a caller waited for EOF on a pipe it handed down
+    os.set_inheritable(write_end, True)
+    try:
+        with mounted(_view(), isolated / "mnt") as pid:
+            os.close(write_end)
+            write_end = -1
+            readable, _, _ = select.select([read_end], [], [], 10)
+            assert readable, "the daemon keeps the caller's pipe open"
+            assert os.read(read_end, 1) == b""  # EOF
+            targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            assert "/dev/fuse" in targets
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_claim_serializes_mounts_of_one_target(isolated):
+    target = str(isolated / "mnt")
+    order: list[str] = []
+    first = mountpoint.Claim(target)
+
+    def second() -> None:
+        with mountpoint.Claim(target):
+            order.append("second")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and order == []  # blocked while the first holds it
+    order.append("first")
+    first.release()
+    waiter.join(10)
+    assert order == ["first", "second"]
+    with mountpoint.Claim(str(isolated / "other")):  # other targets are independent
+        pass

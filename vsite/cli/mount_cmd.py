@@ -50,6 +50,13 @@ def _describe(conflict) -> str:
 def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, allow_other: bool, **opts) -> None:
     """Mount the environment LOCK describes at TARGET (created if missing)."""
     mountpoint.check_fuse()
+    with mountpoint.Claim(registry.canonical_target(target)) as claim:
+        _mount(claim, lock, target, venv, offline, foreground, allow_other, opts)
+
+
+def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline: bool, foreground: bool,
+           allow_other: bool, opts: dict) -> None:
+    """``vsite mount`` while holding the target's claim (released once the mount answers)."""
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
@@ -76,10 +83,13 @@ def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, a
         if foreground:
             from vsite.fs.daemon import serve
 
+            def ready() -> None:
+                claim.release()
+                click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True)
+
             usage.pin(store, record.plan_key, record.wheels, os.getpid())
             try:
-                serve(view, record, allow_other=allow_other,
-                      on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+                serve(view, record, allow_other=allow_other, on_ready=ready)
             finally:
                 usage.unpin(store, record.plan_key, os.getpid())
             return
