@@ -32,8 +32,7 @@ def test_spawn_ready_record_and_unmount(isolated):
         # ready means answering: no waiting needed before the first access
         assert (target / "a.py").read_bytes() == b"A = 1\n"
         assert registry.mount_fstype(str(target)) == registry.FSTYPE
-        opts = next(line.split()[3] for line in open("/proc/mounts") if line.split()[1] == str(target))
-        assert opts.split(",")[0] == "ro"
+        assert _mount_options(target)[0] == "ro"
         record = registry.read_record(str(target))
         assert record.pid == pid and record.packages == 3 and record.wheels == ["ab" * 32]
         assert registry.pid_alive(pid) and pid != os.getpid()
@@ -46,6 +45,19 @@ def test_spawn_ready_record_and_unmount(isolated):
         assert wait_gone(pid)
         assert registry.read_record(str(target)) is None
         assert mountpoint.survey() == []
+
+
+def _mount_options(target) -> list[str]:
+    with open("/proc/mounts") as table:
+        return next(line.split()[3].split(",") for line in table if line.split()[1] == str(target))
+
+
+def test_allow_other_only_when_asked(isolated):
+    with mounted(_view(), isolated / "a"):
+        assert "allow_other" not in _mount_options(isolated / "a")
+    with mounted(_view(), isolated / "b", allow_other=True):
+        options = _mount_options(isolated / "b")
+        assert "allow_other" in options and "default_permissions" in options and options[0] == "ro"
 
 
 def test_stats_published(isolated):
