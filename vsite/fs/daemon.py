@@ -20,11 +20,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from vsite.errors import MountError
 from vsite.fs import registry
 from vsite.view.nodes import View
+
+# A task run beside the filesystem: called as ``service(cancel_scope, task_status=...)``.
+Service = Callable[..., Awaitable[Any]]
 
 STATS_INTERVAL = 1.0  # seconds between publications of the request counters
 
@@ -43,11 +47,15 @@ def serve(
     *,
     allow_other: bool = False,
     on_ready: Callable[[], None] | None = None,
+    service: Service | None = None,
 ) -> None:
     """Mount ``view`` at ``record.target`` and serve it until unmounted or signalled.
 
     The registry record is written (with this process's pid) once the mount
-    answers a stat, then ``on_ready`` is called; the record is removed at exit.
+    answers a stat, then ``service`` is started (``await nursery.start(service,
+    cancel_scope)``: it runs beside the filesystem, e.g. the lease server of a
+    shared mount, and may cancel the scope to unmount), then ``on_ready`` is
+    called; the record is removed at exit.
     """
     import pyfuse3
     import trio
@@ -119,6 +127,8 @@ def serve(
             record.started = time.time()
             registry.write_record(record)
             publish()
+            if service is not None:
+                await nursery.start(service, nursery.cancel_scope)
             if on_ready is not None:
                 on_ready()
             nursery.start_soon(publish_stats)
@@ -133,7 +143,9 @@ def serve(
         registry.remove(target, keep_log=True)
 
 
-def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False) -> int:
+def spawn(
+    view: View, record: registry.MountRecord, *, allow_other: bool = False, service: Service | None = None
+) -> int:
     """Start a detached daemon serving ``view``; return its pid once the mount is live.
 
     Raises MountError with the daemon's own message if it could not mount.
@@ -147,7 +159,7 @@ def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False
         try:
             os.setsid()
             if os.fork() == 0:
-                _daemon_main(view, record, allow_other, write_end, str(log_path))
+                _daemon_main(view, record, allow_other, write_end, str(log_path), service)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -162,7 +174,12 @@ def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False
 
 
 def _daemon_main(
-    view: View, record: registry.MountRecord, allow_other: bool, ready_fd: int, log_path: str
+    view: View,
+    record: registry.MountRecord,
+    allow_other: bool,
+    ready_fd: int,
+    log_path: str,
+    service: Service | None = None,
 ) -> None:
     """The detached daemon: stdio to the log, serve, report readiness on ``ready_fd``; never returns."""
     status = 1
@@ -182,7 +199,7 @@ def _daemon_main(
             os.close(ready_fd)
             ready_fd = -1
 
-        serve(view, record, allow_other=allow_other, on_ready=ready)
+        serve(view, record, allow_other=allow_other, on_ready=ready, service=service)
         status = 0
     except BaseException as exc:  # report anything to the waiting parent, then exit
         if ready_fd >= 0:
