@@ -8,7 +8,6 @@ import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
-from vsite.store.store import Store
 
 
 @main.command("fetch")
@@ -23,6 +22,8 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     lock touches no network.
     """
     plan, target = plan_from_cli(lock, **plan_opts)
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     if not sys.stderr.isatty():
         store.fetch(plan, target, offline=offline, jobs=jobs)
