@@ -6,8 +6,11 @@ alternating tools. vsite starts from no mount (the first worker mounts, the
 others join; the store is filled beforehand, untimed, by ``vsite fetch``);
 every uv worker gets a fresh copy of the project (pyproject.toml + uv.lock)
 so each creates its own venv, with ``--link-mode hardlink`` from a warm uv
-cache (one untimed ``uv sync`` first). Also prints the cost of one join
-(``vsite run LOCK -- true`` with the mount live). Prints markdown tables.
+cache (one untimed ``uv sync`` first). CPU seconds are the workers' and their
+children's (rusage) plus, for vsite, the mount daemon's (from /proc), so the
+numbers can be read apart from other load on the machine. Also prints the
+cost of one join (``vsite run LOCK -- true`` with the mount live). Prints
+markdown tables.
 
     .venv/bin/python bench/bench_run.py bench/locks/large/uv.lock --runs 3
 """
@@ -15,7 +18,9 @@ cache (one untimed ``uv sync`` first). Also prints the cost of one join
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,8 +40,15 @@ def _tool(name: str) -> str:
     return found
 
 
-def _together(commands: list[tuple[list[str], Path | None]], env: dict[str, str]) -> float:
-    """Start every command at once; seconds until the last one has exited (all must succeed)."""
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _together(commands: list[tuple[list[str], Path | None]], env: dict[str, str]) -> tuple[float, float]:
+    """Start every command at once: (seconds until the last one has exited, CPU seconds they and
+    their waited-for children used). All must succeed."""
+    cpu = _cpu_children()
     start = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for cmd, cwd in commands]
@@ -45,7 +57,20 @@ def _together(commands: list[tuple[list[str], Path | None]], env: dict[str, str]
     failed = [err for code, err in errors if code != 0]
     if failed:
         sys.exit(f"bench: {len(failed)} of {len(procs)} workers failed: {failed[0].strip().splitlines()[-3:]}")
-    return elapsed
+    return elapsed, _cpu_children() - cpu
+
+
+def _daemon_cpu(runtime: Path) -> float:
+    """CPU seconds of the shared mount's daemon (not our child: read from /proc while it lives)."""
+    total = 0.0
+    for record in (runtime / "mounts").glob("*.json"):
+        if record.name.endswith(".stats.json"):
+            continue
+        pid = json.loads(record.read_text())["pid"]
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _no_mounts(runtime: Path, timeout: float = 60.0) -> None:
@@ -77,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
         scratch = Path(scratch)
         runtime = scratch / "rt"
-        env = dict(os.environ, VSITE_CACHE_DIR=str(args.store), VSITE_RUNTIME_DIR=str(runtime), VSITE_GRACE="0.5",
+        env = dict(os.environ, VSITE_CACHE_DIR=str(args.store), VSITE_RUNTIME_DIR=str(runtime), VSITE_GRACE="600",
                    UV_LINK_MODE="hardlink", UV_PYTHON=python, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
         env.pop("VIRTUAL_ENV", None)
         subprocess.run([vsite, "fetch", "--python", python, str(lock)], env=env, check=True, capture_output=True)
@@ -87,14 +112,19 @@ def main() -> None:
             shutil.copy(project / name, warm / name)
         subprocess.run([uv, "sync", "--frozen", "--project", str(warm)], env=env, check=True, capture_output=True)
 
-        def vsite_trial(n: int) -> float:
-            _no_mounts(runtime)
+        def vsite_trial(n: int) -> tuple[float, float]:
+            """From no mount; the daemon's CPU is counted, then it is unmounted (the grace is long)."""
             cmd = [vsite, "run", str(lock), "--python", python, "--", "python", "-c", code]
-            return _together([(cmd, None)] * n, env)
+            took, cpu = _together([(cmd, None)] * n, env)
+            cpu += _daemon_cpu(runtime)
+            for venv in (runtime / "envs").glob("*/venv"):
+                subprocess.run([vsite, "unmount", str(venv)], env=env, check=True)
+            _no_mounts(runtime)
+            return took, cpu
 
         trial = 0
 
-        def uv_trial(n: int) -> float:
+        def uv_trial(n: int) -> tuple[float, float]:
             nonlocal trial
             trial += 1
             dirs = []
@@ -109,7 +139,7 @@ def main() -> None:
                 shutil.rmtree(d)
             return took
 
-        results: dict[tuple[str, int], list[float]] = {}
+        results: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for _ in range(args.runs):
             for n in counts:
                 results.setdefault(("vsite", n), []).append(vsite_trial(n))
@@ -122,18 +152,21 @@ def main() -> None:
                  for _ in range(10)]
         holder.terminate()
         holder.wait()
-        _no_mounts(runtime)
+        for venv in (runtime / "envs").glob("*/venv"):
+            subprocess.run([vsite, "unmount", str(venv)], env=env, check=True)
 
     packages = sum(1 for line in lock.read_text().splitlines() if line == "[[package]]")
     print(f"lock: {args.lock} ({packages} packages); each worker: python -c {code!r}; "
           f"median of {args.runs} runs, {os.cpu_count()} cores\n")
-    print("| workers | vsite run s | uv run --frozen s | uv / vsite |")
-    print("| --- | --- | --- | --- |")
+    print("| workers | vsite run: wall s | CPU s | uv run --frozen: wall s | CPU s | uv / vsite wall | CPU |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for n in counts:
-        v, u = statistics.median(results["vsite", n]), statistics.median(results["uv", n])
-        print(f"| {n} | {v:.2f} | {u:.2f} | {u / v:.1f}x |")
-    print(f"\none join (`vsite run LOCK -- true`, mount live): median {statistics.median(joins) * 1000:.0f} ms,"
-          f" min {min(joins) * 1000:.0f} ms over {len(joins)}")
+        vw, vc = (statistics.median(x) for x in zip(*results["vsite", n]))
+        uw, uc = (statistics.median(x) for x in zip(*results["uv", n]))
+        print(f"| {n} | {vw:.2f} | {vc:.2f} | {uw:.2f} | {uc:.2f} | {uw / vw:.1f}x | {uc / vc:.1f}x |")
+    walls, cpus = zip(*joins)
+    print(f"\none join (`vsite run LOCK -- true`, mount live): wall median {statistics.median(walls) * 1000:.0f} ms"
+          f" (min {min(walls) * 1000:.0f}), CPU median {statistics.median(cpus) * 1000:.0f} ms over {len(joins)}")
 
 
 if __name__ == "__main__":

@@ -158,3 +158,16 @@ def test_bad_grace_is_one_line(shared_env):
     done = run("run", DEMO_LOCK, "--", "true", env=shared_env)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["vsite: VSITE_GRACE must be a number of seconds, not 'soon'"]
+
+
+def test_a_daemon_started_from_cmd_does_not_hold_cmd_lease(shared_env):
+    """CMD starts another environment's daemon: that daemon must not inherit CMD's lease connection."""
+    inner = " ".join(vsite_cmd("mount", "--shared", DEMO_LOCK, "--no-dev", "--name", "inner"))
+    done = run("run", DEMO_LOCK, "--", "sh", "-c", inner, env=shared_env)
+    assert done.returncode == 0, done.stderr
+    inner_venv = done.stdout.strip()
+    try:
+        assert wait_until(lambda: shared_mounts(shared_env) == [inner_venv], GRACE + 2 + 8)
+    finally:
+        run("release", "--name", "inner", env=shared_env)
+    assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
