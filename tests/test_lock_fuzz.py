@@ -26,7 +26,11 @@ SOURCES = {
 }
 DOCS = {name: tomllib.loads(path.read_text()) for name, (path, _) in SOURCES.items()}
 TARGETS = [fake_target((3, 11, 7), "linux"), fake_target((3, 12, 1), "windows")]
-OPTIONS = [PlanOptions(), PlanOptions(all_extras=True, all_groups=True)]
+OPTIONS = [
+    PlanOptions(),
+    PlanOptions(all_extras=True, all_groups=True),
+    PlanOptions(no_editable=True, no_install_local=True, no_binary_packages=("six",)),
+]
 KINDS = {"wheel", "sdist", "git", "directory", "editable", "virtual"}
 
 ODD_STRINGS = st.sampled_from([

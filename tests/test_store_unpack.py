@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,39 @@ def test_verify_names_corrupt_entry(tmp_path, target):
     (entry / "site/demo_pkg/__init__.py").write_bytes(b"VALUE = 1\n")
     (entry / "site/demo_pkg/planted.py").write_bytes(b"")
     assert store.verify() == [(store.key(item), "unexpected file site/demo_pkg/planted.py")]
+
+
+@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(), reason="no CPython 3.12 on this machine")
+def test_second_interpreter_gets_its_own_bytecode(tmp_path, target):
+    from vsite.target import probe
+
+    other = probe("/root/.pyenv/versions/3.12.1/bin/python3.12")
+    wheel = make_wheel(tmp_path)
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry_files = sorted(p for p in store.entry_dir(item).rglob("*"))
+    report = store.fetch(plan_of(item), other)
+    assert report.reused == ["demo-pkg"] and report.compiled == ["demo-pkg"]
+    pyc = store.bytecode_dir(item, other.cache_tag) / "demo_pkg/__pycache__/__init__.cpython-312.pyc"
+    assert pyc.is_file()
+    assert store.bytecode_dir(item, target.cache_tag) != pyc.parent.parent.parent
+    assert sorted(p for p in store.entry_dir(item).rglob("*")) == entry_files
+
+
+def test_pycache_members_are_kept_as_uv_installs_them(tmp_path, target):
+    """installer skips a wheel's __pycache__ members; uv installs them, so the store keeps them."""
+    wheel = make_wheel(tmp_path, files={
+        "demo_pkg/__init__.py": b"x = 1\n",
+        "demo_pkg/__pycache__/junk.cpython-311.pyc": b"junk",
+        "demo_pkg-1.0.data/data/share/__pycache__/d": b"d",
+    })
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    assert (entry / "site/demo_pkg/__pycache__/junk.cpython-311.pyc").read_bytes() == b"junk"
+    assert (entry / "data/share/__pycache__/d").read_bytes() == b"d"
+    assert {(r.scheme, r.path) for r in read_files(entry)} >= {
+        ("site", "demo_pkg/__pycache__/junk.cpython-311.pyc"), ("data", "share/__pycache__/d")}
+    assert store.verify() == []

@@ -10,6 +10,7 @@ command created is removed again.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import click
@@ -18,8 +19,19 @@ from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
 from vsite.cli.run_cmd import mount_shared, shared_options
 from vsite.fs import mountpoint, registry
+from vsite.store import usage
 
-_FETCHED = ("downloaded", "local", "from_uv_cache", "built")
+
+def _fetch(store, plan, interpreter, offline: bool) -> None:
+    """Fill the store for the plan: a progress bar on a terminal, one summary line if anything came in."""
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(plan.items), label="vsite: fetching", file=sys.stderr) as bar:
+            report = store.fetch(plan, interpreter, offline=offline, progress=lambda item, action: bar.update(1))
+    else:
+        report = store.fetch(plan, interpreter, offline=offline)
+    fetched = len(report.downloaded) + len(report.from_uv_cache) + len(report.local) + len(report.built)
+    if fetched:
+        click.echo(f"vsite: fetched {fetched} of {len(plan.items)} packages into the store", err=True)
 
 
 def _describe(conflict) -> str:
@@ -29,7 +41,7 @@ def _describe(conflict) -> str:
 
 
 def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: bool):
-    """Fetch what ``plan`` lacks and build its view for mount point ``path``: (view, registry record).
+    """Fetch what ``plan`` lacks and build its view for mount point ``path``: (store, view, registry record).
 
     Shared by ``vsite mount`` and the shared mounts of ``vsite run`` (vsite.shared).
     """
@@ -38,12 +50,7 @@ def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: boo
     from vsite.view.conflicts import warning as conflict_warning
 
     store = Store()
-
-    def progress(item, action: str) -> None:
-        if action in _FETCHED:
-            click.echo(f"vsite: {action} {item.name} {item.version}", err=True)
-
-    store.fetch(plan, interpreter, offline=offline, progress=progress)
+    _fetch(store, plan, interpreter, offline)
     view = build_view(plan, store, interpreter, venv_root=path if venv else None)
     found = view.conflicts()
     line = conflict_warning(found)
@@ -58,7 +65,7 @@ def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: boo
         venv=venv,
         conflicts=[_describe(c) for c in found],
     )
-    return view, record
+    return store, view, record
 
 
 @main.command("mount")
@@ -83,16 +90,23 @@ def mount(lock: str, target: str | None, venv: bool, offline: bool, foreground: 
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
-        view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline)
+        store, view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline)
         if foreground:
             from vsite.fs.daemon import serve
 
-            serve(view, record, allow_other=allow_other,
-                  on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+            usage.pin(store, record.plan_key, record.wheels, os.getpid())
+            try:
+                serve(view, record, allow_other=allow_other,
+                      on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+            finally:
+                usage.unpin(store, record.plan_key, os.getpid())
             return
         from vsite.fs.daemon import spawn
 
         pid = spawn(view, record, allow_other=allow_other)
+        # Keep the store's gc off these entries while the daemon lives (the
+        # fetch's lock record covers them until this pin exists).
+        usage.pin(store, record.plan_key, record.wheels, pid)
     except BaseException:
         if created:
             try:
@@ -107,21 +121,27 @@ def mount(lock: str, target: str | None, venv: bool, offline: bool, foreground: 
 @click.argument("target", type=click.Path(file_okay=False))
 def unmount(target: str) -> None:
     """Unmount a vsite mount at TARGET (also after its daemon died)."""
+    from vsite.store.store import Store
+
+    record = registry.read_record(target)
     mountpoint.unmount(target)
+    if record is not None:
+        usage.unpin(Store(), record.plan_key, record.pid)
 
 
 @main.command("status")
 @click.option("--conflicts", "show_conflicts", is_flag=True, help="List file conflicts between wheels.")
-def status(show_conflicts: bool) -> None:
+@click.option("--all", "everything", is_flag=True, help="Also list vsite mounts made with another runtime dir.")
+def status(show_conflicts: bool, everything: bool) -> None:
     """List vsite mounts: target, state, daemon pid, packages, files served, lock."""
-    states = mountpoint.survey()
+    states = mountpoint.survey(everything=everything)
     if not states:
         click.echo("no vsite mounts")
         return
     for st in states:
         rec = st.record
         if rec is None:
-            click.echo(f"{st.target}  {st.state}  (no record; `vsite unmount {st.target}` removes it)")
+            click.echo(f"{st.target}  {st.state}  (a vsite mount not in this registry: {registry.registry_dir()})")
             continue
         requests = st.stats.get("requests", {})
         age = int(time.time() - rec.started)

@@ -31,6 +31,7 @@ from vsite.view.nodes import View
 Service = Callable[..., Awaitable[Any]]
 
 STATS_INTERVAL = 1.0  # seconds between publications of the request counters
+READY_TIMEOUT = 30.0  # seconds the new mount gets to answer its first stat
 
 
 def mount_options(allow_other: bool) -> set[str]:
@@ -112,14 +113,17 @@ def serve(
             await nursery.start(on_signals, nursery.cancel_scope)
             nursery.start_soon(fuse_main, nursery.cancel_scope)
             # A stat through the kernel proves the mount answers requests.
+            root = None
             try:
-                root = await trio.to_thread.run_sync(os.stat, target)
+                with trio.move_on_after(READY_TIMEOUT):
+                    root = await trio.to_thread.run_sync(os.stat, target, abandon_on_cancel=True)
             except OSError as exc:
                 state["error"] = f"{target} did not answer after mounting: {exc.strerror}"
-                nursery.cancel_scope.cancel()
-                return
-            if root.st_ino != View.ROOT_INO:
+            if root is not None and root.st_ino != View.ROOT_INO:
                 state["error"] = f"{target} did not come up as a vsite mount"
+            elif root is None and not state["error"]:
+                state["error"] = f"{target} did not answer within {READY_TIMEOUT:.0f} s of mounting"
+            if state["error"]:
                 nursery.cancel_scope.cancel()
                 return
             record.pid = os.getpid()
@@ -151,7 +155,10 @@ def spawn(
     Raises MountError with the daemon's own message if it could not mount.
     """
     log_path = registry.log_path(record.target)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MountError(f"cannot write the mount registry {log_path.parent}: {exc.strerror}") from None
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # first child: new session, then fork the daemon and leave

@@ -67,12 +67,14 @@ def _start(
     from vsite.fs import mountpoint
     from vsite.fs.daemon import spawn
     from vsite.shared.server import LeaseServer
+    from vsite.store import usage
 
     mountpoint.check_fuse()
     _clear_dead_mount(env)
     path, _ = mountpoint.prepare_target(env.venv)
-    view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
-    spawn(view, record, service=LeaseServer(env, grace, inherited_fd=lock_fd).run)
+    store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
+    pid = spawn(view, record, service=LeaseServer(env, grace, inherited_fd=lock_fd).run)
+    usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 
 
 def _clear_dead_mount(env: SharedEnv) -> None:

@@ -35,6 +35,7 @@ class LeaseServer:
         self.env = env
         self.grace = grace
         self.inherited_fd = inherited_fd  # the starter's flock'ed fd, copied by fork: closed at once
+        self.inherited_file = _identity(inherited_fd)
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
         self.changed: trio.Event | None = None
@@ -54,8 +55,8 @@ class LeaseServer:
 
     async def run(self, scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen, report started, serve leases; cancel ``scope`` (unmount) after the last one plus grace."""
-        if self.inherited_fd >= 0:
-            os.close(self.inherited_fd)
+        if self.inherited_file is not None and _identity(self.inherited_fd) == self.inherited_file:
+            os.close(self.inherited_fd)  # (unless the daemon closed it already and reused the number)
         self.changed = trio.Event()
         self.listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         await self.listener.bind(self.env.address)
@@ -128,6 +129,14 @@ class LeaseServer:
     def _status(self) -> dict:
         return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.key,
                 "connections": self.connections - 1, "names": sorted(self.names), "grace": self.grace}
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _same_user(conn: trio.socket.SocketType) -> bool:

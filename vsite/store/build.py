@@ -76,9 +76,12 @@ def source_dir(item: PlanItem) -> Path:
 def source_key(item: PlanItem) -> str:
     """Entry key of a built item: a hash of what the build is made from."""
     if item.kind == "sdist":
-        if item.sdist is None or not item.sdist.sha256:
+        if item.sdist is not None and item.sdist.sha256:
+            ident = item.sdist.sha256
+        elif item.sdist is not None and item.sdist.path and Path(item.sdist.path).is_file():
+            ident = hashlib.sha256(Path(item.sdist.path).read_bytes()).hexdigest()  # a local sdist
+        else:
             raise StoreError(f"{_what(item)} needs a build from an sdist the lock gives no sha256 for")
-        ident = item.sdist.sha256
     elif item.kind == "git":
         commit = item.source.get("commit_id") or (item.source.get("url", "").rpartition("#")[2])
         if not commit:

@@ -89,7 +89,8 @@ class Store:
     # -- keys and reading -------------------------------------------------
 
     def key(self, item: PlanItem) -> str | None:
-        """The entry key of ``item``: the wheel's sha256; None for virtual items."""
+        """The entry key of ``item``: the wheel's sha256 (hashed for a local wheel the lock
+        gives none), a source hash for items built from source, None for virtual items."""
         if item.kind == "virtual":
             return None
         if item.kind != "wheel":

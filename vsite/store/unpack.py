@@ -24,6 +24,7 @@ import json
 import os
 import posixpath
 import stat
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -120,6 +121,9 @@ class _RecordedStream:
 
 class _CheckedWheelFile(WheelFile):
     """installer's WheelFile, handing each stream out with its RECORD entry."""
+
+    def member_names(self) -> list[str]:
+        return self._zipfile.namelist()
 
     def get_contents(self):  # type: ignore[override]
         for elements, stream, is_executable in super().get_contents():
@@ -222,7 +226,7 @@ def unpack_tree(tree: Path, filename: str, sha256: str, size: int, dest: Path) -
     return _install_into(source, filename, sha256, size, dest)
 
 
-def _install_into(source: WheelSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
     try:
         dist_info = source.dist_info_dir
         # Names only: every member listed in RECORD. Contents are checked while
@@ -238,7 +242,11 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
     (dest / "site").mkdir()
     destination = _EntryDestination(dest, filename)
     try:
-        install(source, destination, {})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # installer's __pycache__ notice
+            install(source, destination, {})
+        if any("/__pycache__/" in f"/{name}" for name in source.member_names()):
+            _write_pycache_members(source, destination, filename)
     except StoreError:
         raise
     except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
@@ -268,6 +276,27 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
     return summary
+
+
+def _write_pycache_members(source: _CheckedWheelFile | _TreeSource, destination: _EntryDestination, wheel: str) -> None:
+    """Install members inside ``__pycache__`` dirs, which installer skips but uv installs.
+
+    The view must match ``uv sync`` file for file (checked with uv 0.13.9: a
+    wheel's ``pkg/__pycache__/x.pyc`` is installed). Only walks the archive
+    again when there are such members.
+    """
+    data_prefix = source.data_dir + "/"
+    for elements, stream, is_executable in source.get_contents():
+        path = elements[0]
+        if "__pycache__" not in path.split("/")[:-1]:
+            continue
+        if path.startswith(data_prefix):
+            scheme, _, rel = path[len(data_prefix):].partition("/")
+            if scheme not in _SCHEME_DIRS:
+                raise _fail(wheel, f"{path} is not contained in a valid .data subdirectory")
+        else:
+            scheme, rel = ("purelib", path)
+        destination.write_file(scheme, rel, stream, is_executable)
 
 
 def screen_tree(tree: Path, wheel: str) -> None:
@@ -301,6 +330,9 @@ class _TreeSource(WheelSource):
     @property
     def dist_info_dir(self) -> str:
         return self._dist_info
+
+    def member_names(self) -> list[str]:
+        return self._files
 
     @property
     def dist_info_filenames(self) -> list[str]:
