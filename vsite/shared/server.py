@@ -106,9 +106,17 @@ class LeaseServer:
                 line = await _read_line(conn)
                 verb, _, arg = line.partition(" ")
                 if verb == "hold":
-                    await conn.send(f"ok {self.env.venv}\n".encode())
-                    await _wait_eof(conn)
-                    await _wait_pid(int(arg) if arg.isdigit() else 0)
+                    # the pidfd is opened now, while the requester waits for the reply, so a pid
+                    # reused after the holder's death can never be mistaken for it
+                    pidfd = _pidfd(int(arg) if arg.isdigit() else 0)
+                    try:
+                        await conn.send(f"ok {self.env.venv}\n".encode())
+                        await _wait_eof(conn)
+                        if pidfd is not None:
+                            await trio.lowlevel.wait_readable(pidfd)  # readable once the process exits
+                    finally:
+                        if pidfd is not None:
+                            os.close(pidfd)
                 elif verb == "name" and arg:
                     self.names.add(arg)
                     await conn.send(f"ok {self.env.venv}\n".encode())
@@ -162,15 +170,11 @@ async def _wait_eof(conn: trio.socket.SocketType) -> None:
         pass
 
 
-async def _wait_pid(pid: int) -> None:
-    """Until process ``pid`` has exited (pidfd: the kernel wakes us, no polling)."""
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (the kernel wakes its reader when the process exits: no polling), or None."""
     if pid <= 0:
-        return
+        return None
     try:
-        pidfd = os.pidfd_open(pid)
+        return os.pidfd_open(pid)
     except ProcessLookupError:
-        return
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
+        return None
