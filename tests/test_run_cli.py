@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.fuse, pytest.mark.network]
 GRACE = 0.5  # shared_env's VSITE_GRACE
 
 
+@pytest.mark.slow
 def test_32_concurrent_runs_share_one_daemon(shared_env):
     workers = [
         subprocess.Popen(vsite_cmd("run", DEMO_LOCK, "--", "python", "-c", f"{IMPORTS}; import sys; print(sys.prefix)"),
@@ -84,6 +85,7 @@ def test_a_lease_during_grace_keeps_the_mount(shared_env):
             assert run("unmount", point, env=shared_env).returncode == 0
 
 
+@pytest.mark.slow
 def test_grace_zero_back_to_back_runs_never_fail(shared_env):
     """Daemons unmount the moment their last lease goes, while the next worker joins: no error, ever."""
     shared_env["VSITE_GRACE"] = "0"

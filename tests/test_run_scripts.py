@@ -100,6 +100,7 @@ def _unit_commands(unit: str, lock: Path, runtime: Path) -> dict[str, list[str]]
     return commands
 
 
+@pytest.mark.slow
 def test_systemd_unit_verifies_and_its_commands_mount_and_unmount(script_env, tmp_path):
     unit = (MOUNT / "systemd/vsite@.service").read_text()
     if shutil.which("systemd-analyze"):
