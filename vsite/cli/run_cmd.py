@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
-from vsite.errors import VsiteError
+from vsite.shared.execenv import exec_in_venv
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,200}$")
 
@@ -71,21 +71,6 @@ def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float |
     env, sock = _join(lock, request, grace, offline, opts)
     sock.close()  # a pid lease outlives the connection; a named one lives until released
     click.echo(env.venv)
-
-
-def exec_in_venv(venv: str, cmd: Sequence[str], lease_fd: int) -> None:
-    """Replace this process with ``cmd`` run in ``venv``, keeping ``lease_fd`` open across exec."""
-    env = dict(os.environ)
-    env["VIRTUAL_ENV"] = venv
-    env["PATH"] = os.pathsep.join(p for p in (os.path.join(venv, "bin"), env.get("PATH")) if p)
-    env.pop("PYTHONHOME", None)
-    os.set_inheritable(lease_fd, True)
-    try:
-        os.execvpe(cmd[0], list(cmd), env)
-    except FileNotFoundError:
-        raise VsiteError(f"{cmd[0]}: command not found", exit_code=127) from None
-    except OSError as exc:
-        raise VsiteError(f"cannot run {cmd[0]}: {exc.strerror}", exit_code=126) from None
 
 
 @main.command("run")
