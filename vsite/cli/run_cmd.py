@@ -8,9 +8,10 @@ lease (the connection, inherited across exec, and the pid, unchanged by exec)
 ends when CMD and any child still holding the connection are gone, SIGKILL
 included. docs/run.md has the reasoning and the measurements.
 
-This module imports only the plan cache and the lease client; trio, pyfuse3,
-the store and the view are imported only by the one worker that has to start
-the daemon.
+Most workers never get here: ``vsite.entry`` joins a live mount without
+loading click. This is the full path (options, starting the mount, errors);
+trio, pyfuse3, the store and the view are imported only by the one worker
+that has to start the daemon.
 """
 
 from __future__ import annotations
