@@ -148,3 +148,4 @@ def test_grace_period_sources(monkeypatch):
     monkeypatch.setenv("VSITE_GRACE", "-1")
     with pytest.raises(VsiteError):
         grace_period(None)
+
