@@ -24,6 +24,8 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     from vsite.store.store import Store  # here: keeps other commands' start-up light
 
     plan, target = plan_from_cli(lock, **plan_opts)
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     if not sys.stderr.isatty():
         store.fetch(plan, target, offline=offline, jobs=jobs)

@@ -17,6 +17,7 @@ import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
+from vsite.cli.run_cmd import mount_shared, shared_options
 from vsite.fs import mountpoint, registry
 from vsite.store import usage
 
@@ -39,16 +40,52 @@ def _describe(conflict) -> str:
     return f"{conflict.path}: {conflict.winner} over {', '.join(conflict.losers)}{same}"
 
 
+def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: bool):
+    """Fetch what ``plan`` lacks and build its view for mount point ``path``: (store, view, registry record).
+
+    Shared by ``vsite mount`` and the shared mounts of ``vsite run`` (vsite.shared).
+    """
+    from vsite.store.store import Store
+    from vsite.view import build_view
+    from vsite.view.conflicts import warning as conflict_warning
+
+    store = Store()
+    _fetch(store, plan, interpreter, offline)
+    view = build_view(plan, store, interpreter, venv_root=path if venv else None)
+    found = view.conflicts()
+    line = conflict_warning(found)
+    if line:
+        click.echo(f"vsite: warning: {line}", err=True)
+    record = registry.MountRecord(
+        target=path,
+        lock=os.path.abspath(lock),
+        plan_key=plan.key(),
+        packages=sum(1 for item in plan.items if item.kind != "virtual"),
+        wheels=sorted(k for k in (store.key(i) for i in plan.items) if k),
+        venv=venv,
+        conflicts=[_describe(c) for c in found],
+    )
+    return store, view, record
+
+
 @main.command("mount")
 @click.argument("lock", type=click.Path(dir_okay=False))
-@click.argument("target", type=click.Path(file_okay=False))
+@click.argument("target", type=click.Path(file_okay=False), required=False)
 @plan_options
 @click.option("--venv", "venv", is_flag=True, help="Mount a whole virtual environment at TARGET, not just site-packages.")
 @click.option("--offline", is_flag=True, help="Use only wheels already in the store.")
 @click.option("--foreground", is_flag=True, help="Serve in this process until unmounted or interrupted.")
 @click.option("--allow-other", is_flag=True, help="Let other users see the mount (needs user_allow_other).")
-def mount(lock: str, target: str, venv: bool, offline: bool, foreground: bool, allow_other: bool, **opts) -> None:
-    """Mount the environment LOCK describes at TARGET (created if missing)."""
+@shared_options
+def mount(lock: str, target: str | None, venv: bool, offline: bool, foreground: bool, allow_other: bool,
+          shared: bool, pid: int | None, lease_name: str | None, grace: float | None, **opts) -> None:
+    """Mount the environment LOCK describes at TARGET (created if missing), or join its --shared mount."""
+    if shared:
+        if target is not None or foreground or allow_other:
+            raise click.UsageError("--shared mounts at the lock's shared path: no TARGET, --foreground or --allow-other")
+        return mount_shared(lock, pid=pid, name=lease_name, grace=grace, offline=offline, **opts)
+    if target is None or pid is not None or lease_name is not None or grace is not None:
+        raise click.UsageError("give TARGET, or --shared (--pid, --name and --grace go with --shared)")
     mountpoint.check_fuse()
     with mountpoint.Claim(registry.canonical_target(target)) as claim:
         _mount(claim, lock, target, venv, offline, foreground, allow_other, opts)
@@ -60,26 +97,7 @@ def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline:
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
-        from vsite.store.store import Store
-        from vsite.view import build_view
-        from vsite.view.conflicts import warning as conflict_warning
-
-        store = Store()
-        _fetch(store, plan, interpreter, offline)
-        view = build_view(plan, store, interpreter, venv_root=path if venv else None)
-        found = view.conflicts()
-        line = conflict_warning(found)
-        if line:
-            click.echo(f"vsite: warning: {line}", err=True)
-        record = registry.MountRecord(
-            target=path,
-            lock=os.path.abspath(lock),
-            plan_key=plan.key(),
-            packages=sum(1 for item in plan.items if item.kind != "virtual"),
-            wheels=sorted(k for k in (store.key(i) for i in plan.items) if k),
-            venv=venv,
-            conflicts=[_describe(c) for c in found],
-        )
+        store, view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline)
         if foreground:
             from vsite.fs.daemon import serve
 

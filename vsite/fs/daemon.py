@@ -20,11 +20,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from vsite.errors import MountError
 from vsite.fs import registry
 from vsite.view.nodes import View
+
+# A task run beside the filesystem: called as ``service(cancel_scope, task_status=...)``.
+Service = Callable[..., Awaitable[Any]]
 
 STATS_INTERVAL = 1.0  # seconds between publications of the request counters
 READY_TIMEOUT = 30.0  # seconds the new mount gets to answer its first stat
@@ -44,11 +48,15 @@ def serve(
     *,
     allow_other: bool = False,
     on_ready: Callable[[], None] | None = None,
+    service: Service | None = None,
 ) -> None:
     """Mount ``view`` at ``record.target`` and serve it until unmounted or signalled.
 
     The registry record is written (with this process's pid) once the mount
-    answers a stat, then ``on_ready`` is called; the record is removed at exit.
+    answers a stat, then ``service`` is started (``await nursery.start(service,
+    cancel_scope)``: it runs beside the filesystem, e.g. the lease server of a
+    shared mount, and may cancel the scope to unmount), then ``on_ready`` is
+    called; the record is removed at exit.
     """
     import pyfuse3
     import trio
@@ -123,6 +131,8 @@ def serve(
             record.started = time.time()
             registry.write_record(record)
             publish()
+            if service is not None:
+                await nursery.start(service, nursery.cancel_scope)
             if on_ready is not None:
                 on_ready()
             nursery.start_soon(publish_stats)
@@ -137,7 +147,9 @@ def serve(
         registry.remove(target, keep_log=True)
 
 
-def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False) -> int:
+def spawn(
+    view: View, record: registry.MountRecord, *, allow_other: bool = False, service: Service | None = None
+) -> int:
     """Start a detached daemon serving ``view``; return its pid once the mount is live.
 
     Raises MountError with the daemon's own message if it could not mount.
@@ -151,10 +163,11 @@ def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False
     child = os.fork()
     if child == 0:  # first child: new session, then fork the daemon and leave
         os.close(read_end)
+        _close_inherited_streams(keep=write_end)
         try:
             os.setsid()
             if os.fork() == 0:
-                _daemon_main(view, record, allow_other, write_end, str(log_path))
+                _daemon_main(view, record, allow_other, write_end, str(log_path), service)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -179,8 +192,35 @@ def _close_inherited(keep: set[int]) -> None:
                 pass  # the fd of the listing itself, already gone
 
 
+def _close_inherited_streams(keep: int) -> None:
+    """Close the pipes and sockets above stdio that the forking command inherited.
+
+    The daemon outlives its caller: holding a caller's pipe would keep a reader
+    waiting for EOF, and holding a shared mount's lease connection (inherited by
+    a ``vsite run`` CMD that mounts another environment) would keep that lease
+    alive for the daemon's lifetime. Regular files stay: the view may use them.
+    """
+    import stat
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd == keep:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue  # the fd listdir itself used, now closed
+        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
+            os.close(fd)
+
+
 def _daemon_main(
-    view: View, record: registry.MountRecord, allow_other: bool, ready_fd: int, log_path: str
+    view: View,
+    record: registry.MountRecord,
+    allow_other: bool,
+    ready_fd: int,
+    log_path: str,
+    service: Service | None = None,
 ) -> None:
     """The detached daemon: stdio to the log, serve, report readiness on ``ready_fd``; never returns."""
     status = 1
@@ -199,7 +239,7 @@ def _daemon_main(
             os.close(ready_fd)
             ready_fd = -1
 
-        serve(view, record, allow_other=allow_other, on_ready=ready)
+        serve(view, record, allow_other=allow_other, on_ready=ready, service=service)
         status = 0
     except BaseException as exc:  # report anything to the waiting parent, then exit
         if ready_fd >= 0:
