@@ -19,6 +19,7 @@ throws the temporary directory away, so the store is unchanged.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ from packaging.utils import canonicalize_name
 
 from vsite.errors import StoreError
 from vsite.store.index import EntrySummary, FileRecord
+from vsite.store.seal import seal_time, seal_tree
 
 # Decompression-bomb limits. The zip headers bound what zipfile will inflate
 # (it stops at file_size and checks the CRC), so the declared sizes are what
@@ -60,8 +62,19 @@ _SCHEME_DIRS = {
 _COPY_BUFSIZE = 1024 * 1024
 
 
+# Failures of the store's own disk, not of the wheel: they pass through unchanged
+# (Store.fetch reports them as such) instead of being blamed on the archive.
+STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def _fail(wheel: str, reason: str) -> StoreError:
     return StoreError(f"rejected wheel {wheel}: {reason}")
+
+
+def _not_the_wheels_fault(exc: BaseException) -> None:
+    """Re-raise a full or read-only store disk as itself."""
+    if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
+        raise exc
 
 
 def _bad_name(name: str) -> str | None:
@@ -167,6 +180,7 @@ class _EntryDestination(WheelDestination):
         except FileExistsError:
             raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            _not_the_wheels_fault(exc)
             raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
         if record is not None:
             if record.hash_ is None or record.size is None:
@@ -242,6 +256,7 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
     except StoreError:
         raise
     except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        _not_the_wheels_fault(exc)
         raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
@@ -264,9 +279,11 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
         has_headers=any(f.scheme == "headers" for f in files),
         has_data=any(f.scheme == "data" for f in files),
         file_count=len(files),
+        sealed_ns=seal_time(),
     )
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
+    seal_tree(dest, summary.sealed_ns)
     return summary
 
 
