@@ -84,6 +84,7 @@ def write_pylock(path: Path, wheels: list[Path]) -> Path:
             f' hashes = {{ sha256 = "{sha}" }} }}]',
             "",
         ]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
 
