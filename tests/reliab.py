@@ -9,6 +9,7 @@ line, which is where the figures in docs/reliability.md come from.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +36,21 @@ def record(test: str, **figures) -> None:
     if report:
         with open(report, "a") as out:
             out.write(json.dumps({"test": test, "full": FULL, **figures}) + "\n")
+
+
+@contextlib.contextmanager
+def env_vars(**values: str):
+    """Set environment variables of this process for a block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def require_root() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, in_proc_mounts, require_fuse, wait_gone
-from reliab import make_env_wheels, record, scale, vsite, write_pylock
+from reliab import env_vars, make_env_wheels, record, scale, vsite, write_pylock
 from vsite.fs import registry
 from vsite.store.index import read_files
 
@@ -105,15 +105,8 @@ def _mount(lock: Path, target: Path, env: dict) -> int:
 
 
 def _record(target: Path, env: dict) -> registry.MountRecord:
-    old = os.environ.get("VSITE_RUNTIME_DIR")
-    os.environ["VSITE_RUNTIME_DIR"] = env["VSITE_RUNTIME_DIR"]
-    try:
+    with env_vars(VSITE_RUNTIME_DIR=env["VSITE_RUNTIME_DIR"]):
         return registry.read_record(str(target))
-    finally:
-        if old is None:
-            del os.environ["VSITE_RUNTIME_DIR"]
-        else:
-            os.environ["VSITE_RUNTIME_DIR"] = old
 
 
 def _start_workers(n: int, target: Path, manifest: Path, seconds: float, ready_dir: Path) -> list[subprocess.Popen]:
