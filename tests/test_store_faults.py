@@ -129,3 +129,15 @@ def test_disk_full_during_fetch(tmp_path, small_disk, size_kib):
     _only_whole_entries(store)
     assert len(store.keys()) == 4
     record("disk-full", disk_kib=size_kib, error=line)
+
+
+def test_read_only_store_disk(tmp_path, small_disk):
+    """A store on a read-only filesystem: one line naming the store, whatever step hit it first."""
+    lock = write_pylock(tmp_path / "pylock.toml", make_env_wheels(tmp_path / "wheels", 2, 3, seed=3))
+    env = _env(tmp_path, small_disk / "cache")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    done = subprocess.run([sys.executable, "-m", "vsite", "fetch", str(lock)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    line = assert_one_line_error(done, code=1)
+    assert "Read-only file system" in line and str(small_disk / "cache") in line, line
+    assert os.listdir(small_disk) == []

@@ -152,7 +152,10 @@ class Store:
         try:
             return self._fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
         except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
+            in_store = str(exc.filename or "").startswith(str(self.layout.root))
+            if exc.errno not in STORE_ERRNOS and not in_store:
+                raise
+            where = f" ({exc.filename})" if exc.filename and exc.errno not in STORE_ERRNOS else ""
             raise StoreError(f"cannot write the store at {self.layout.root}: {exc.strerror or exc}{where}") from None
 
     def _fetch(
