@@ -60,8 +60,9 @@ def world(tmp_path_factory):
         yield base, sources, dirs
         store = Store()
         assert store.verify() == []
-        assert not os.listdir(store.layout.base / "staged") if (store.layout.base / "staged").exists() else True
-        assert not [n for n in os.listdir(store.layout.tmp_dir()) if not n.startswith(f"{os.getpid()}-")]
+        staged = store.layout.base / "staged"
+        assert not staged.is_dir() or not os.listdir(staged)
+        assert not os.listdir(store.layout.tmp_dir())
     finally:
         os.environ.clear()
         os.environ.update(saved)
