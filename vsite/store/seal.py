@@ -29,6 +29,7 @@ def seal_time() -> int:
 
 
 def file_mode(st_mode: int) -> int:
+    """Permission bits as uv installs them (and the store keeps): 0o755 if any execute bit, else 0o644."""
     return 0o755 if st_mode & 0o111 else 0o644
 
 

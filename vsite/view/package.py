@@ -58,7 +58,7 @@ class Package:
         for path in paths:
             try:
                 ok = intact(os.lstat(path), self.summary.sealed_ns)
-            except FileNotFoundError:
+            except OSError:
                 ok = False
             if not ok:
                 rel = os.path.relpath(path, self.entry) if path.startswith(self.entry) else path

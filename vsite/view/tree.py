@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
-from vsite.store.seal import intact
+from vsite.store.seal import file_mode, intact
 from vsite.view.conflicts import Conflict
 from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
 
@@ -145,11 +145,6 @@ class Layer:
             if st is not None and stat.S_ISDIR(st.st_mode):
                 out.append(Real(self.owner, cache, None, st))
         return out
-
-
-def file_mode(st_mode: int) -> int:
-    """Permission bits as uv installs them: 0o755 if any execute bit, else 0o644."""
-    return 0o755 if st_mode & 0o111 else 0o644
 
 
 @dataclass
