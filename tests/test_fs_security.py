@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from fusetools import force_unmount, require_fuse
-from reliab import env_vars, make_env_wheels, record, require_root, vsite, write_pylock
+from fusetools import force_unmount, in_proc_mounts, require_fuse
+from reliab import assert_one_line_error, env_vars, make_env_wheels, record, require_root, vsite, write_pylock
 from vsite.fs import registry
 from vsite.plan.cache import cached_plan
 from vsite.plan.options import PlanOptions
@@ -207,4 +207,27 @@ def test_file_changed_after_fetch_is_refused_in_the_mount(world):
         victim.write_bytes(b"")
         os.utime(victim, ns=(sealed, sealed))
         os.utime(victim.parent, ns=(sealed, sealed))
+    assert vsite("cache", "verify", env=env).returncode == 0
+
+
+def test_mount_of_an_entry_changed_at_top_level_is_refused(world):
+    """The mount-time check through the real command: one line naming the package, nothing mounted."""
+    require_fuse()
+    base, public, lock, env = world
+    store = Store(env["VSITE_CACHE_DIR"])
+    entry = next(store.layout.wheel_dir(k) for k in store.keys()
+                 if (store.layout.wheel_dir(k) / "site/relpkg2").is_dir())
+    planted = entry / "site/relpkg2/planted.py"
+    sealed = planted.parent.stat().st_mtime_ns
+    planted.write_bytes(b"import os\n")
+    target = public / "venv-refused"
+    try:
+        done = vsite("mount", "--offline", "--venv", lock, target, env=env)
+        line = assert_one_line_error(done, code=1)
+        assert "store entry of relpkg2 1.0 was changed after fetch (site/relpkg2)" in line, line
+        assert not in_proc_mounts(str(target)) and not target.exists()
+    finally:
+        force_unmount(str(target))
+        planted.unlink()
+        os.utime(planted.parent, ns=(sealed, sealed))
     assert vsite("cache", "verify", env=env).returncode == 0
