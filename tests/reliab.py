@@ -121,18 +121,3 @@ def assert_one_line_error(done: subprocess.CompletedProcess | None, *, code: int
     if code is not None:
         assert done.returncode == code, text
     return lines[0]
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every regular file under ``root`` by relative path (symlinks as ``->target``)."""
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.islink(path):
-                out[rel] = "->" + os.readlink(path)
-            else:
-                with open(path, "rb") as f:
-                    out[rel] = hashlib.sha256(f.read()).hexdigest()
-    return out
