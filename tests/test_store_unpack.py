@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import stat
 import sys
 import zipfile
@@ -333,7 +335,8 @@ def test_record_keeps_the_wheels_mode(tmp_path, target):
 
 
 def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
-    """Nothing re-validates an unchecked-hash pyc at import, so verify does."""
+    """Nothing re-validates an unchecked-hash pyc at import, so verify does: past the
+    seal (a change that restores the mtime and mode), by the pyc header against its source."""
     wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"A = 1\n", "demo_pkg/m.py": b"B = 2\n"})
     store = Store(tmp_path / "store")
     item = wheel_item(wheel)
@@ -341,13 +344,25 @@ def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
     key = store.key(item)
     pyc_dir = store.bytecode_dir(item, target.cache_tag) / "demo_pkg/__pycache__"
     tag = target.cache_tag
-    good = (pyc_dir / f"m.{tag}.pyc").read_bytes()
-    (pyc_dir / f"m.{tag}.pyc").write_bytes((pyc_dir / f"__init__.{tag}.pyc").read_bytes())
+    pyc = pyc_dir / f"m.{tag}.pyc"
+    good = pyc.read_bytes()
+    sealed = os.stat(pyc)
+
+    def forge(path, data: bytes) -> None:
+        """Write ``data`` and put the sealed mtimes back, as a careful forger would."""
+        path.write_bytes(data)
+        os.utime(path, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
+        os.utime(path.parent, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
+
+    pyc.write_bytes(good[:8] + b"\0" * 8 + good[16:])  # a plain edit: the seal shows it
+    assert store.verify() == [(key, f"bytecode/{tag}: demo_pkg/__pycache__/m.{tag}.pyc changed after fetch (mtime)")]
+    forge(pyc, (pyc_dir / f"__init__.{tag}.pyc").read_bytes())
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc does not match its source")]
-    (pyc_dir / f"m.{tag}.pyc").write_bytes(good[:4] + b"\0\0\0\0" + good[8:])
+    forge(pyc, good[:4] + b"\0\0\0\0" + good[8:])
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc is not an unchecked-hash pyc")]
-    (pyc_dir / f"m.{tag}.pyc").write_bytes(good)
-    (pyc_dir / f"gone.{tag}.pyc").write_bytes(good)
+    forge(pyc, good)
+    forge(pyc_dir / f"gone.{tag}.pyc", good)
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/gone.{tag}.pyc has no source or is unreadable")]
     (pyc_dir / f"gone.{tag}.pyc").unlink()
+    forge(pyc, good)
     assert store.verify() == []
