@@ -192,6 +192,28 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
 
 @pytest.mark.network
 @pytest.mark.slow
+def test_concurrent_mounts_of_one_target(env, tmp_path):
+    require_fuse()
+    vsite("fetch", DEMO_LOCK, env=env)
+    target = tmp_path / "site-packages"
+    cmd = [sys.executable, "-m", "vsite", "mount", str(DEMO_LOCK), str(target)]
+    try:
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+        assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
+        assert all("already a vsite mount" in err for code, err in results if code)
+        with open("/proc/mounts") as table:
+            assert sum(line.split()[1] == str(target) for line in table) == 1
+        vsite("unmount", target, env=env)
+        assert not in_proc_mounts(str(target))
+    finally:
+        force_unmount(str(target))
+        force_unmount(str(target))
+
+
+@pytest.mark.network
+@pytest.mark.slow
 def test_demo_lock_site_packages_matches_uv(env, tmp_path, uv_venv):
     require_fuse()
     target = tmp_path / "site-packages"

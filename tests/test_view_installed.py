@@ -71,8 +71,8 @@ def test_relative_venv_root_is_refused(tmp_path, target):
 
 
 def test_generated_file_keeps_the_mode_of_the_file_it_replaces(tmp_path, target):
-    """uv rewrites RECORD in place, keeping the wheel's mode (protobuf ships it 0o755).
-    vsite.store writes RECORD 0o644 today, so the store entry is given the wheel's mode here."""
+    """uv rewrites RECORD in place, keeping the wheel's mode (protobuf ships it 0o755);
+    the view takes the mode of the stored file it replaces."""
     plan, store = _one(tmp_path, target)
     (item,) = plan.items
     shipped = store.entry_dir(item) / "site" / "solo-1.0.dist-info" / "RECORD"

@@ -87,7 +87,6 @@ def test_entry_point_parsing():
     assert b"from pkg.mod import obj\n" in body and body.endswith(b"sys.exit(obj.attr())\n")
 
 
-@pytest.mark.xfail(strict=True, reason="vsite.store skips the zip's directory entries; uv creates them (empty dirs)")
 def test_empty_directories_of_a_wheel(tmp_path, monkeypatch):
     import zipfile
 

@@ -1,4 +1,7 @@
-"""``vsite cache ls|verify|gc``: inspect, check and trim the shared wheel store."""
+"""``vsite cache ls|verify|gc``: inspect, check and trim the shared wheel store.
+
+The store is imported when a command runs, keeping every ``vsite`` start-up light.
+"""
 
 from __future__ import annotations
 

@@ -87,6 +87,13 @@ def mount(lock: str, target: str | None, venv: bool, offline: bool, foreground: 
     if target is None or pid is not None or lease_name is not None or grace is not None:
         raise click.UsageError("give TARGET, or --shared (--pid, --name and --grace go with --shared)")
     mountpoint.check_fuse()
+    with mountpoint.Claim(registry.canonical_target(target)) as claim:
+        _mount(claim, lock, target, venv, offline, foreground, allow_other, opts)
+
+
+def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline: bool, foreground: bool,
+           allow_other: bool, opts: dict) -> None:
+    """``vsite mount`` while holding the target's claim (released once the mount answers)."""
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
@@ -94,10 +101,13 @@ def mount(lock: str, target: str | None, venv: bool, offline: bool, foreground: 
         if foreground:
             from vsite.fs.daemon import serve
 
+            def ready() -> None:
+                claim.release()
+                click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True)
+
             usage.pin(store, record.plan_key, record.wheels, os.getpid())
             try:
-                serve(view, record, allow_other=allow_other,
-                      on_ready=lambda: click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True))
+                serve(view, record, allow_other=allow_other, on_ready=ready)
             finally:
                 usage.unpin(store, record.plan_key, os.getpid())
             return

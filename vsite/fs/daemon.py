@@ -181,6 +181,17 @@ def spawn(
     raise MountError(f"the mount daemon exited before {record.target} was ready (log: {log_path})")
 
 
+def _close_inherited(keep: set[int]) -> None:
+    """Close every fd the caller handed down (a pipe a caller waits on must see EOF)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the fd of the listing itself, already gone
+
+
 def _close_inherited_streams(keep: int) -> None:
     """Close the pipes and sockets above stdio that the forking command inherited.
 
@@ -220,8 +231,7 @@ def _daemon_main(
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.close(null)
-        os.close(log)
+        _close_inherited(keep={0, 1, 2, ready_fd})
 
         def ready() -> None:
             nonlocal ready_fd

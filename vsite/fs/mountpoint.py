@@ -8,6 +8,7 @@ Everything here reads the kernel's mount table and the registry, and runs
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import signal
@@ -39,6 +40,35 @@ def _dead_mount(path: str) -> bool:
     except OSError as exc:
         return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
     return False
+
+
+class Claim:
+    """An exclusive hold on one mount point, from its checks until its mount answers.
+
+    Without it, two ``vsite mount`` of the same target (workers started at
+    once) could both find it empty and stack two mounts. An flock on a file in
+    the registry: released by :meth:`release` or when the process ends.
+    """
+
+    def __init__(self, target: str) -> None:
+        path = registry.record_path(target).with_suffix(".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise MountError(f"cannot write the mount registry {path.parent}: {exc.strerror}") from None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def prepare_target(target: str) -> tuple[str, bool]:

@@ -24,7 +24,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import build as _build_pkg
 
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
@@ -143,7 +142,9 @@ def build_wheel(item: PlanItem, executable: str, work: Path, fetch_sdist) -> Pat
     out.mkdir()
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     env = dict(os.environ, **({"UV": uv} if uv else {}))
-    vsite_site = str(Path(_build_pkg.__file__).resolve().parent.parent)
+    import build as build_pkg  # here, not at module level: only builds need it
+
+    vsite_site = str(Path(build_pkg.__file__).resolve().parent.parent)
     try:
         proc = subprocess.run(
             [executable, "-c", _BUILD, vsite_site, distribution, str(src), str(out), "uv" if uv else "pip"],
