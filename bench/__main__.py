@@ -1,9 +1,9 @@
 """``python -m bench [LOCK]``: vsite against uv on one lock, every scenario of issue 7 in one run.
 
 LOCK is a uv.lock with its pyproject.toml beside it (default: the bundled
-example). Before measuring, the vsite store is filled (``vsite fetch``) and a
-reference uv venv is synced with ``--compile-bytecode`` (which also warms uv's
-cache); neither is timed. Then, each with interleaved repeats:
+example). Before measuring, the vsite store is filled (``vsite fetch``) and
+(for ready/import/parallel) a reference uv venv is synced with
+``--compile-bytecode``, which also warms uv's cache; neither is timed. Then, each with interleaved repeats:
 
   ready     N environments at once: vsite mounts vs uv sync (hardlink, symlink, copy)
   import    first import after mount and warm import vs the uv venv
@@ -89,8 +89,9 @@ def machine(tools: Tools, lock: Path, argv: list[str]) -> dict:
 
 
 def _header(info: dict, env_files: int) -> list[str]:
+    files = f" ({env_files} files in the uv venv)" if env_files else ""
     return [
-        f"lock `{info['lock']}` ({env_files} files in the uv venv); {info['date']}; {info['nproc']} CPUs, "
+        f"lock `{info['lock']}`{files}; {info['date']}; {info['nproc']} CPUs, "
         f"{info['memory_gb']} GB, Linux {info['kernel']}, Python {info['python']}, {info['uv']}, {info['vsite']}; "
         f"load average {' '.join(info['loadavg_start'])} at start, {' '.join(info.get('loadavg_end', []))} at end.",
         "",
@@ -98,9 +99,8 @@ def _header(info: dict, env_files: int) -> list[str]:
     ]
 
 
-def _prepare(tools: Tools, lock: Path, scratch: Path) -> tuple[str, dict]:
-    """Fill the store, sync the reference uv venv (bytecode compiled); return its python and the importers' env."""
-    run([tools.vsite, "fetch", str(lock), "--python", tools.python])
+def _reference_venv(tools: Tools, lock: Path, scratch: Path) -> tuple[str, dict]:
+    """Sync the reference uv venv (bytecode compiled, warms uv's cache); return its python and the importers' env."""
     project = envs.make_project(lock, scratch / "uv-reference")
     run(envs.uv_sync_cmd(tools, project, "hardlink", compile_bytecode=True, offline=False),
         env=envs.uv_env(dict(os.environ)))
@@ -134,13 +134,17 @@ def main(argv: list[str] | None = None) -> None:
     info = machine(tools, args.lock, argv)
     scratch = Path(tempfile.mkdtemp(prefix="vsite-bench-")).resolve()
     results = Results()
+    modules: list[str] = []
+    env_files = 0
     try:
-        uv_python, env = _prepare(tools, args.lock, scratch)
-        venv = scratch / "uv-reference/.venv"
-        env_files = sum(len(files) for _, _, files in os.walk(venv))
-        modules = imports.pick_modules(uv_python, env)
-        for module in modules:  # untimed warm-up: page cache, matplotlib's font cache
-            run([uv_python, "-c", f"import {module}"], env=env)
+        run([tools.vsite, "fetch", str(args.lock), "--python", tools.python])
+        if {"ready", "import", "parallel"} & set(args.only):
+            uv_python, env = _reference_venv(tools, args.lock, scratch)
+            venv = scratch / "uv-reference/.venv"
+            env_files = sum(len(files) for _, _, files in os.walk(venv))
+            modules = imports.pick_modules(uv_python, env)
+            for module in modules:  # untimed warm-up: page cache, matplotlib's font cache
+                run([uv_python, "-c", f"import {module}"], env=env)
         if "ready" in args.only:
             modes = [m for m in args.link_modes.split(",") if m]
             ready.run_ready(results, tools, args.lock, args.n, modes, args.repeat, scratch, tree_bytes(venv))

@@ -82,7 +82,8 @@ class Results:
             return ""
         if value <= result.target.limit:
             return "met"
-        return f"missed by {value / result.target.limit:.1f}x"
+        over = value / result.target.limit
+        return f"missed by {over:.1f}x" if over >= 1.5 else f"missed by {100 * (over - 1):.0f}%"
 
     def section(self, name: str) -> list[Result]:
         return [r for r in self.by_key.values() if r.section == name]

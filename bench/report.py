@@ -108,17 +108,20 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         fig.tight_layout()
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
-    scaling = sorted(((int(r.key.split("/")[1]), r) for r in results.section("scaling") if r.samples))
-    if scaling:
+    series = [("scaling/", "wall time (median, min–max)"), ("scaling-cpu/", "CPU time, command + daemon")]
+    curves = [(label, sorted((int(r.key.split("/")[1]), r) for r in results.section("scaling")
+                             if r.samples and r.key.startswith(prefix))) for prefix, label in series]
+    if curves[0][1]:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        xs = [f for f, _ in scaling]
-        med = [r.median * 1000 for _, r in scaling]
-        err = [[m - min(r.samples) * 1000 for (_, r), m in zip(scaling, med)],
-               [max(r.samples) * 1000 - m for (_, r), m in zip(scaling, med)]]
-        ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label="vsite mount --venv (median, min–max)")
+        for label, points in curves:
+            xs = [f for f, _ in points]
+            med = [r.median * 1000 for _, r in points]
+            err = [[m - min(r.samples) * 1000 for (_, r), m in zip(points, med)],
+                   [max(r.samples) * 1000 - m for (_, r), m in zip(points, med)]]
+            ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=label)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("files in the environment (installed, without bytecode)")
-        ax.set_ylabel("mount time (ms, whole `vsite mount` process)")
+        ax.set_ylabel("ms for one `vsite mount --venv`")
         ax.set_title("Mount time against lock size")
         ax.grid(True, alpha=0.3)
         ax.legend()
