@@ -142,6 +142,12 @@ def timed_together(cmds: Sequence[Sequence[str]], *, env: dict | None = None,
     return elapsed
 
 
+def remove(*paths: Path) -> None:
+    """Delete trees fast (``rm -rf``: tens of thousands of files per venv; shutil.rmtree is several times slower)."""
+    if paths:
+        subprocess.run(["rm", "-rf", "--", *map(str, paths)], check=False)
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of ``pid`` in MB, from /proc/<pid>/status."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from bench.envs import LINK_MODES, Mounts, make_project, mount_cmd, uv_env, uv_sync_cmd
-from bench.harness import Result, Results, Target, Tools, timed_together
+from bench.harness import Result, Results, Target, Tools, remove, timed_together
 
 SECTION = "ready"
 
@@ -46,8 +46,7 @@ def _uv(tools: Tools, lock: Path, n: int, mode: str, scratch: Path) -> float:
     try:
         return timed_together([uv_sync_cmd(tools, p, mode) for p in projects], env=uv_env(dict(os.environ)))
     finally:
-        for project in projects:
-            shutil.rmtree(project, ignore_errors=True)
+        remove(*projects)
 
 
 def run_ready(results: Results, tools: Tools, lock: Path, ns: list[int], modes: list[str], repeat: int,
@@ -68,7 +67,7 @@ def run_ready(results: Results, tools: Tools, lock: Path, ns: list[int], modes: 
                     seconds = _vsite(tools, lock, n, work)
                 else:
                     seconds = _uv(tools, lock, n, config[3:], work)
-                shutil.rmtree(work, ignore_errors=True)
+                remove(work)
                 results.add(SECTION, key(n, config), label, "s", seconds,
                             baseline=key(n, "uv-hardlink") if config == "vsite" else None, target=_target(n, config))
                 print(f"# ready N={n} {config}: {seconds:.2f} s", file=sys.stderr)
