@@ -96,7 +96,8 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
             med = [r.median for _, r in rows]
             err = [[m - min(r.samples) for (_, r), m in zip(rows, med)], [max(r.samples) - m for (_, r), m in zip(rows, med)]]
             ax.errorbar(xs, med, yerr=err, marker="o", capsize=3,
-                        label="vsite mount" if config == "vsite" else f"uv sync ({config[3:]})")
+                        label={"vsite": "vsite mount (own mounts)", "vsite-shared": "vsite mount --shared (one mount)"
+                               }.get(config, f"uv sync ({config[3:]})"))
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("environments made at once (N)")
