@@ -137,3 +137,23 @@ def test_plan_options_reusable_by_other_commands():
     result = CliRunner().invoke(other, [str(DEMO), "--python", sys.executable, "--no-dev", "--all-extras"])
     assert result.exit_code == 0, result.output
     assert seen["options"] == {"all_extras": True, "no_dev": True}
+
+
+def test_cached_plan_follows_pyproject_settings(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(DEMO.read_text())
+    assert {i.kind for i in cached_plan(lock, sys.executable)[0].items} == {"wheel", "virtual"}
+    (tmp_path / "pyproject.toml").write_text('[tool.uv]\nno-binary-package = ["six"]\n')
+    plan, _ = cached_plan(lock, sys.executable)
+    assert [i.kind for i in plan.items if i.name == "six"] == ["sdist"]
+
+
+def test_real_process_bad_lock_one_line(tmp_path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text(DEMO.read_text().replace('{ name = "mdurl" }', '{ name = "gone" }'))
+    vsite = str(Path(sys.executable).with_name("vsite"))
+    env = {**os.environ, "VSITE_CACHE_DIR": str(tmp_path / "c")}
+    proc = subprocess.run([vsite, "plan", str(lock), "--python", sys.executable], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("vsite: ")
+    assert "dependency gone names no package" in proc.stderr

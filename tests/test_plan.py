@@ -260,3 +260,13 @@ def test_pylock_environments_and_duplicates(pylock):
     pylock.write_text(PYLOCK + '[[packages]]\nname = "base"\nversion = "2.0"\nsdist = { url = "https://x/base-2.0.tar.gz" }\n')
     with pytest.raises(PlanError, match="more than one entry of base"):
         make_plan(pylock, fake_target((3, 12, 1)))
+
+
+def test_build_policy_from_pyproject(lock):
+    (lock.parent / "pyproject.toml").write_text('[tool.uv]\nno-binary-package = ["six"]\n')
+    plan = make_plan(lock, fake_target())
+    assert names(plan)["six"] == ("1.17.0", "sdist", None)
+    assert plan.options == {}  # the user's flags; the pyproject is part of the cache key instead
+    (lock.parent / "pyproject.toml").write_text("[tool.uv]\nno-build = true\n")
+    with pytest.raises(PlanError, match="app 1.0 can't be installed: it is marked --no-build but is a local source tree"):
+        make_plan(lock, fake_target())

@@ -23,6 +23,7 @@ from packaging.requirements import Requirement
 
 from planhelp import fake_target
 from uvprojects import virtual_root_workspace, workspace
+from vsite.errors import PlanError
 from vsite.plan import PlanOptions, make_plan
 from vsite.plan.wheels import wheel_tags
 from vsite.target import probe
@@ -41,7 +42,28 @@ CASES = {
     "groups": (["--no-default-groups", "--group", "lint"], PlanOptions(no_default_groups=True, groups=("lint",))),
     "all-but": (["--all-extras", "--no-extra", "cli", "--all-groups", "--no-group", "lint"],
                 PlanOptions(all_extras=True, no_extras=("cli",), all_groups=True, no_groups=("lint",))),
+    "no-install": (["--no-install-project", "--no-install-package", "six"],
+                   PlanOptions(no_install_project=True, no_install_packages=("six",))),
+    "no-install-workspace": (["--all-packages", "--no-install-workspace"],
+                             PlanOptions(all_packages=True, no_install_workspace=True)),
+    "no-install-local": (["--no-install-local"], PlanOptions(no_install_local=True)),
+    # one member synced: the root project lends groups asked for by flag, not its defaults
+    "member-root-group": (["--package", "lib", "--group", "dev"], PlanOptions(packages=("lib",), groups=("dev",))),
+    "member-all-groups": (["--package", "lib", "--all-groups"], PlanOptions(packages=("lib",), all_groups=True)),
+    "member-only-group": (["--package", "lib", "--only-group", "lint"],
+                          PlanOptions(packages=("lib",), only_groups=("lint",))),
+    "member-no-project": (["--package", "lib", "--no-install-project"],
+                          PlanOptions(packages=("lib",), no_install_project=True)),
+    "no-editable": (["--no-editable", "--all-packages"], PlanOptions(no_editable=True, all_packages=True)),
+    "no-editable-lib": (["--no-editable-package", "lib"], PlanOptions(no_editable_packages=("lib",))),
+    "no-build-local-off": (["--no-build", "--no-install-local", "--no-install-package", "gitpkg",
+                            "--no-install-package", "gitsub"],
+                           PlanOptions(no_build=True, no_install_local=True, no_install_packages=("gitpkg", "gitsub"))),
 }
+# `uv export` spells some of uv sync's flags differently
+EXPORT_FLAGS = {"--no-install-project": "--no-emit-project", "--no-install-workspace": "--no-emit-workspace",
+                "--no-install-local": "--no-emit-local", "--no-install-package": "--no-emit-package",
+                "--no-build": None}
 
 
 # the workspace whose root has no [project]: all members synced, the root's groups in [manifest]
@@ -129,6 +151,7 @@ def assert_same(plan, installed: dict) -> None:
 
 
 def _export_pylock(root: Path, case: str, flags: list[str]) -> Path:
+    flags = [EXPORT_FLAGS.get(f, f) for f in flags if EXPORT_FLAGS.get(f, f)]
     out = root / f"pylock.{case}.toml"
     subprocess.run([UV, "export", "--frozen", "-q", "--format", "pylock.toml", *flags, "-o", str(out)],
                    cwd=root, check=True)
@@ -193,3 +216,33 @@ def test_other_platforms_match_uv_export(env, platform, version):
     assert mine == expected
     names = {name for name, _ in mine}
     assert ("colorama" in names) == (platform == "windows") and ("tomli" in names) == (version < (3, 11))
+
+
+@pytest.mark.parametrize(
+    "flags, options, message",
+    [
+        (["--no-binary"], PlanOptions(no_binary=True), "marked --no-binary but is itself a wheel"),
+        (["--no-binary-package", "mdurl"], PlanOptions(no_binary_packages=("mdurl",)), "itself a wheel"),
+        (["--no-build"], PlanOptions(no_build=True), "marked --no-build"),
+        (["--no-build-package", "gitsub"], PlanOptions(no_build_packages=("gitsub",)), "gitsub 1.0 can't"),
+    ],
+)
+def test_refusals_match_uv(env, flags, options, message):
+    """What uv refuses to install (it errors before doing anything), the plan refuses too."""
+    proc = subprocess.run([UV, "sync", "--frozen", "--dry-run", "--python", sys.executable, *flags],
+                          cwd=env, capture_output=True, text=True,
+                          env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(env / ".venv-refusals")})
+    assert proc.returncode != 0 and "can't be installed" in proc.stderr
+    with pytest.raises(PlanError, match=message):
+        make_plan(env / "uv.lock", probe(sys.executable), options)
+
+
+def test_no_binary_package_builds_from_sdist(env):
+    proc = subprocess.run([UV, "sync", "--frozen", "--dry-run", "--python", sys.executable,
+                           "--no-binary-package", "iniconfig"],
+                          cwd=env, capture_output=True, text=True,
+                          env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(env / ".venv-refusals")})
+    assert proc.returncode == 0 and "+ iniconfig" in proc.stderr
+    plan = make_plan(env / "uv.lock", probe(sys.executable), PlanOptions(no_binary_packages=("iniconfig",)))
+    (item,) = [i for i in plan.items if i.name == "iniconfig"]
+    assert item.kind == "sdist" and item.wheel is None and item.sdist.filename.endswith(".tar.gz")

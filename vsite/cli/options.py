@@ -30,6 +30,20 @@ _FLAGS: list[tuple[tuple[str, ...], dict, str]] = [
     (("--all-groups",), dict(is_flag=True, help="Include every dependency group."), "all_groups"),
     (("--package",), dict(_MULTI, help="Sync only this workspace member (repeatable)."), "packages"),
     (("--all-packages",), dict(is_flag=True, help="Sync every workspace member."), "all_packages"),
+    (("--no-install-project",), dict(is_flag=True, help="Leave out the project (keep its deps)."),
+     "no_install_project"),
+    (("--no-install-workspace",), dict(is_flag=True, help="Leave out every workspace member."),
+     "no_install_workspace"),
+    (("--no-install-local",), dict(is_flag=True, help="Leave out local path/directory packages."),
+     "no_install_local"),
+    (("--no-install-package",), dict(_MULTI, help="Leave out this package (repeatable)."), "no_install_packages"),
+    (("--no-editable",), dict(is_flag=True, help="Install editable packages as non-editable."), "no_editable"),
+    (("--no-editable-package",), dict(_MULTI, help="Install this editable package as non-editable."),
+     "no_editable_packages"),
+    (("--no-binary",), dict(is_flag=True, help="Build every package from source."), "no_binary"),
+    (("--no-binary-package",), dict(_MULTI, help="Build this package from source."), "no_binary_packages"),
+    (("--no-build",), dict(is_flag=True, help="Refuse anything that needs a build."), "no_build"),
+    (("--no-build-package",), dict(_MULTI, help="Refuse to build this package."), "no_build_packages"),
 ]
 
 

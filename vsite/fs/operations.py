@@ -39,6 +39,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -74,25 +75,18 @@ def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     return handler
 
 
-def _read_only(name: str) -> Callable[..., Any]:
-    """A handler for a modifying request: always EROFS (counted like the rest)."""
+_STOP = (errno.ENOSYS, "ENOSYS, so the kernel stops sending it.")
+_READ_ONLY = (errno.EROFS, "the view is read-only.")
+
+
+def _refuse(name: str, err: int, why: str) -> Callable[..., Any]:
+    """A counted handler that always answers ``err``."""
 
     def body(self: "ViewOperations", *args: Any) -> Any:
-        raise FUSEError(errno.EROFS)
+        raise FUSEError(err)
 
     body.__name__ = name
-    body.__doc__ = f"{name}: the view is read-only."
-    return _handler(body)
-
-
-def _unsupported(name: str) -> Callable[..., Any]:
-    """A handler answering ENOSYS, after which the kernel stops sending the request."""
-
-    def body(self: "ViewOperations", *args: Any) -> Any:
-        raise FUSEError(errno.ENOSYS)
-
-    body.__name__ = name
-    body.__doc__ = f"{name}: ENOSYS, so the kernel stops asking."
+    body.__doc__ = f"{name}: {why}"
     return _handler(body)
 
 
@@ -293,8 +287,20 @@ class ViewOperations(pyfuse3.Operations):
         if entry.data is not None:
             return entry.data[off : off + size]
         if entry.fd is None:
-            entry.fd = os.open(entry.real, os.O_RDONLY | os.O_CLOEXEC)
+            entry.fd = self._open_store_file(fh, entry.real)
         return os.pread(entry.fd, size, off)
+
+    def _open_store_file(self, ino: int, real: str) -> int:
+        """Open a store file without following a symlink, and only if it still is
+        the regular file of the size the view showed (else EIO: changed after lookup)."""
+        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        st = os.fstat(fd)
+        node = self._node(ino)
+        if not stat.S_ISREG(st.st_mode) or (isinstance(node, FileNode) and st.st_size != node.size):
+            os.close(fd)
+            log.error("vsite: store file %s changed after it was looked up: refused", real)
+            raise FUSEError(errno.EIO)
+        return fd
 
     @_handler
     def release(self, fh: int) -> None:
@@ -317,21 +323,21 @@ class ViewOperations(pyfuse3.Operations):
 
     # -- requests the kernel stops sending after ENOSYS --------------------
 
-    flush = _unsupported("flush")
-    fsync = _unsupported("fsync")
-    fsyncdir = _unsupported("fsyncdir")
+    flush = _refuse("flush", *_STOP)
+    fsync = _refuse("fsync", *_STOP)
+    fsyncdir = _refuse("fsyncdir", *_STOP)
 
     # -- everything that would modify the tree -----------------------------
 
-    setattr = _read_only("setattr")
-    mknod = _read_only("mknod")
-    mkdir = _read_only("mkdir")
-    unlink = _read_only("unlink")
-    rmdir = _read_only("rmdir")
-    symlink = _read_only("symlink")
-    rename = _read_only("rename")
-    link = _read_only("link")
-    write = _read_only("write")
-    create = _read_only("create")
-    setxattr = _read_only("setxattr")
-    removexattr = _read_only("removexattr")
+    setattr = _refuse("setattr", *_READ_ONLY)
+    mknod = _refuse("mknod", *_READ_ONLY)
+    mkdir = _refuse("mkdir", *_READ_ONLY)
+    unlink = _refuse("unlink", *_READ_ONLY)
+    rmdir = _refuse("rmdir", *_READ_ONLY)
+    symlink = _refuse("symlink", *_READ_ONLY)
+    rename = _refuse("rename", *_READ_ONLY)
+    link = _refuse("link", *_READ_ONLY)
+    write = _refuse("write", *_READ_ONLY)
+    create = _refuse("create", *_READ_ONLY)
+    setxattr = _refuse("setxattr", *_READ_ONLY)
+    removexattr = _refuse("removexattr", *_READ_ONLY)

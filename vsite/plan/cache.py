@@ -3,8 +3,8 @@
 Workers call vsite many times for the same environment; the warm path here
 stats the interpreter (the probe is cached), hashes the lock bytes and reads
 one small JSON file -- no subprocess, no TOML parse, no marker evaluation.
-For a uv.lock the workspace root's pyproject.toml (``default-groups``) is part
-of the key, as its bytes, unparsed.
+The pyproject.toml beside the lock (uv reads ``default-groups`` and the build
+policy from it) is part of the key, as its bytes, unparsed.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ def _plan_key(path: Path, lock_sha256: str, extra: bytes, target: Target, option
 
 
 def _pyproject_bytes(lock_path: Path) -> bytes:
-    if lock_path.name != "uv.lock":
-        return b""
+    """The pyproject.toml beside the lock (a uv.lock's plan reads its [tool.uv] settings)."""
     try:
         return (lock_path.parent / "pyproject.toml").read_bytes()
     except OSError:

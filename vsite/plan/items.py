@@ -13,6 +13,7 @@ from typing import Iterable
 
 from vsite.errors import PlanError
 from vsite.plan.model import Artifact, ItemKind, PlanItem
+from vsite.plan.options import PlanOptions
 from vsite.plan.wheels import best_wheel
 
 
@@ -51,6 +52,10 @@ def vcs_direct_url(url: str, commit: str, requested: str | None, subdirectory: s
     return out
 
 
+def _refuse(name: str, version: str, why: str) -> PlanError:
+    return PlanError(f"{name} {version} can't be installed: {why}".replace("  ", " "))
+
+
 def archive_item(
     name: str,
     version: str,
@@ -59,15 +64,30 @@ def archive_item(
     rank: dict[str, int],
     target_desc: str,
     source: dict,
+    options: PlanOptions,
 ) -> PlanItem:
-    """An item installed from files: the best wheel, else the sdist to build, else an error."""
+    """An item installed from files: the best wheel, else the sdist to build, else an error.
+
+    ``--no-binary`` drops the wheels (a direct wheel then cannot be installed at
+    all, as uv says); ``--no-build`` drops the sdist.
+    """
     wheels = tuple(wheels)
+    if wheels and not options.binary_ok(name):
+        if source.get("kind") in ("url", "path"):
+            raise _refuse(name, version, "it is marked --no-binary but is itself a wheel")
+        wheels = ()
+    if sdist is not None and not options.build_ok(name):
+        sdist = None
     wheel = best_wheel(wheels, rank)
     kind: ItemKind
     if wheel is not None:
         kind = "wheel"
     elif sdist is not None:
         kind = "sdist"
+    elif not options.binary_ok(name):
+        raise _refuse(name, version, "it is marked --no-binary and has no sdist to build")
+    elif not options.build_ok(name):
+        raise _refuse(name, version, f"it is marked --no-build and no wheel matches {target_desc}")
     else:
         have = f"{len(wheels)} wheel(s), none compatible" if wheels else "no wheels"
         raise PlanError(
@@ -82,3 +102,35 @@ def archive_item(
     return PlanItem(
         name=name, version=version, kind=kind, wheel=wheel, sdist=sdist, source=source, requested=True
     )
+
+
+def git_item(
+    name: str, version: str, url: str, commit: str, requested: str | None,
+    subdirectory: str | None, options: PlanOptions,
+) -> PlanItem:
+    """A package built from a git checkout at ``commit``."""
+    if not options.build_ok(name):
+        raise _refuse(name, version, "it is marked --no-build but is a git source")
+    source = {
+        "kind": "git",
+        "url": url,
+        "commit_id": commit,
+        "requested_revision": requested,
+        "subdirectory": subdirectory,
+        "direct_url": vcs_direct_url(url, commit, requested, subdirectory),
+    }
+    return PlanItem(name=name, version=version, kind="git", source=source, requested=True)
+
+
+def tree_item(
+    name: str, version: str, path: str, editable: bool, subdirectory: str | None, options: PlanOptions
+) -> PlanItem:
+    """A package built from a local source tree, editable unless ``--no-editable`` says not."""
+    if not options.build_ok(name):
+        raise _refuse(name, version, "it is marked --no-build but is a local source tree")
+    editable = editable and options.editable_ok(name)
+    kind: ItemKind = "editable" if editable else "directory"
+    source = {"kind": kind, "path": path, "direct_url": directory_direct_url(path, editable, subdirectory)}
+    if subdirectory:
+        source["subdirectory"] = subdirectory
+    return PlanItem(name=name, version=version, kind=kind, source=source, requested=True)

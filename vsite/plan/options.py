@@ -26,12 +26,34 @@ class PlanOptions:
     all_groups: bool = False  # --all-groups
     packages: tuple[str, ...] = ()  # --package (workspace members to sync)
     all_packages: bool = False  # --all-packages
+    no_install_project: bool = False  # --no-install-project
+    no_install_workspace: bool = False  # --no-install-workspace
+    no_install_local: bool = False  # --no-install-local
+    no_install_packages: tuple[str, ...] = ()  # --no-install-package
+    no_editable: bool = False  # --no-editable
+    no_editable_packages: tuple[str, ...] = ()  # --no-editable-package
+    no_binary: bool = False  # --no-binary
+    no_binary_packages: tuple[str, ...] = ()  # --no-binary-package
+    no_build: bool = False  # --no-build
+    no_build_packages: tuple[str, ...] = ()  # --no-build-package
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, (tuple, list)):
                 object.__setattr__(self, f.name, tuple(sorted({_normalize(v) for v in value})))
+
+    def binary_ok(self, name: str) -> bool:
+        """May a pre-built wheel be installed for ``name``?"""
+        return not (self.no_binary or name in self.no_binary_packages)
+
+    def build_ok(self, name: str) -> bool:
+        """May ``name`` be built (sdist, git, local tree)?"""
+        return not (self.no_build or name in self.no_build_packages)
+
+    def editable_ok(self, name: str) -> bool:
+        """May an editable ``name`` stay editable?"""
+        return not (self.no_editable or name in self.no_editable_packages)
 
     def to_json(self) -> dict:
         """Only the flags that differ from the default, so equal choices hash equally."""

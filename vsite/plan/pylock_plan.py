@@ -12,12 +12,7 @@ from __future__ import annotations
 
 from vsite.errors import PlanError
 from vsite.lock.model import PyLock, PyPackage
-from vsite.plan.items import (
-    archive_item,
-    directory_direct_url,
-    file_url,
-    vcs_direct_url,
-)
+from vsite.plan.items import archive_item, file_url, git_item, tree_item
 from vsite.plan.markers import MarkerEnv
 from vsite.plan.model import PlanItem
 from vsite.plan.options import PlanOptions
@@ -28,8 +23,9 @@ from vsite.target import Target
 
 def plan_pylock(lock: PyLock, target: Target, options: PlanOptions) -> list[PlanItem]:
     """Items of the environment a PEP 751 installer makes from ``lock`` for ``target``."""
-    if options.packages or options.all_packages:
-        raise PlanError("--package/--all-packages select workspace members; a pylock.toml has none")
+    if options.packages or options.all_packages or options.no_install_project or options.no_install_workspace:
+        raise PlanError("--package/--all-packages/--no-install-project/--no-install-workspace "
+                        "are about workspace members; a pylock.toml has none")
     chosen = select(
         options, lock.extras, lock.dependency_groups, lock.default_groups,
         where=(f"{lock.path} (its `extras`)", f"{lock.path} (its `dependency-groups`)"),
@@ -52,39 +48,31 @@ def plan_pylock(lock: PyLock, target: Target, options: PlanOptions) -> list[Plan
         selected[package.name] = package
     rank = target.tag_priority()
     desc = target.tags[0] if target.tags else f"Python {target.python_version}"
-    return [_item(p, rank, desc) for p in selected.values()]
+    skip = set(options.no_install_packages)
+    if options.no_install_local:
+        skip |= {p.name for p in selected.values() if p.directory or (p.archive and p.archive.path)}
+    return [_item(p, rank, desc, options) for p in selected.values() if p.name not in skip]
 
 
-def _item(package: PyPackage, rank: dict[str, int], desc: str) -> PlanItem:
+def _item(package: PyPackage, rank: dict[str, int], desc: str, options: PlanOptions) -> PlanItem:
     name, version = package.name, package.version or ""
     if package.vcs is not None:
         vcs = package.vcs
-        url = vcs.url or file_url(vcs.path or "")
-        info = {
-            "kind": "git",
-            "url": url,
-            "commit_id": vcs.commit_id,
-            "requested_revision": vcs.requested_revision,
-            "subdirectory": vcs.subdirectory,
-            "direct_url": vcs_direct_url(url, vcs.commit_id, vcs.requested_revision, vcs.subdirectory),
-        }
         if vcs.type != "git":
             raise PlanError(f"{name}: vcs type {vcs.type!r} is not supported (only git)")
-        return PlanItem(name=name, version=version, kind="git", source=info, requested=True)
+        url = vcs.url or file_url(vcs.path or "")
+        return git_item(name, version, url, vcs.commit_id, vcs.requested_revision, vcs.subdirectory, options)
     if package.directory is not None:
         d = package.directory
-        kind = "editable" if d.editable else "directory"
-        info = {"kind": kind, "path": d.path, "direct_url": directory_direct_url(d.path, d.editable, d.subdirectory)}
-        if d.subdirectory:
-            info["subdirectory"] = d.subdirectory
-        return PlanItem(name=name, version=version, kind=kind, source=info, requested=True)
+        return tree_item(name, version, d.path, d.editable, d.subdirectory, options)
     if package.archive is not None:
         a = package.archive
-        info = {"kind": "url" if a.url else "path"}
+        info: dict = {"kind": "url" if a.url else "path"}
         info.update({"url": a.url} if a.url else {"path": a.path})
         if package.archive_subdirectory:
             info["subdirectory"] = package.archive_subdirectory
         is_wheel = wheel_tags(a.filename) is not None
-        return archive_item(name, version, (a,) if is_wheel else (), None if is_wheel else a, rank, desc, info)
+        wheels, sdist = ((a,), None) if is_wheel else ((), a)
+        return archive_item(name, version, wheels, sdist, rank, desc, info, options)
     info = {"kind": "registry", "url": package.index} if package.index else {"kind": "registry"}
-    return archive_item(name, version, package.wheels, package.sdist, rank, desc, info)
+    return archive_item(name, version, package.wheels, package.sdist, rank, desc, info, options)

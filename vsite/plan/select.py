@@ -22,6 +22,10 @@ class Selection:
     include_project: bool
     extras: frozenset[str]
     groups: frozenset[str]
+    explicit_groups: frozenset[str] = frozenset()  # on by a flag, not only as a default
+
+    def explicit(self, group: str) -> bool:
+        return group in self.explicit_groups
 
 
 def select(
@@ -45,17 +49,16 @@ def select(
 
     only = set(options.only_groups) | ({"dev"} if options.only_dev else set())
     if only:
-        return Selection(False, frozenset(), frozenset(only - set(options.no_groups)))
-    groups = set(options.groups)
+        chosen = frozenset(only - set(options.no_groups))
+        return Selection(False, frozenset(), chosen, chosen)
+    explicit = set(options.groups) | (set(defined_groups) if options.all_groups else set())
+    groups = set(explicit)
     if not options.no_default_groups:
         groups |= set(defined_groups if default_groups is None else default_groups)
-    if options.all_groups:
-        groups |= set(defined_groups)
-    groups -= set(options.no_groups)
-    if options.no_dev:
-        groups.discard("dev")
+    off = set(options.no_groups) | ({"dev"} if options.no_dev else set())
     if options.all_extras:
         extras = set(defined_extras) - set(options.no_extras)
     else:
         extras = set(options.extras)
-    return Selection(True, frozenset(extras), frozenset(groups & set(defined_groups)))
+    defined = set(defined_groups)
+    return Selection(True, frozenset(extras), frozenset((groups - off) & defined), frozenset(explicit - off))

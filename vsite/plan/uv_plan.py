@@ -9,6 +9,7 @@ and source), so a forked package resolves to the one version its edge allows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections import deque
@@ -17,7 +18,7 @@ from typing import Callable, Iterable
 from vsite.errors import PlanError
 from vsite.lock.model import ConflictItem, Dependency, Requirement, UvLock, UvPackage
 from vsite.lock.uv import parse_git_source
-from vsite.plan.items import archive_item, directory_direct_url, vcs_direct_url
+from vsite.plan.items import archive_item, git_item, tree_item
 from vsite.plan.markers import MarkerEnv
 from vsite.plan.model import PlanItem
 from vsite.plan.options import PlanOptions
@@ -27,21 +28,35 @@ from vsite.target import Target
 _MEMBER_KINDS = ("editable", "virtual", "directory")
 
 
-def default_groups(project_dir: str) -> tuple[str, ...] | None:
-    """``tool.uv.default-groups`` of the workspace root's pyproject.toml (uv's default: ``dev``).
-
-    None stands for ``"all"``. A missing or unreadable pyproject means uv's default.
+def project_settings(project_dir: str, options: PlanOptions) -> tuple[tuple[str, ...] | None, PlanOptions]:
+    """What ``uv sync`` also reads from the workspace root's pyproject.toml ``[tool.uv]``:
+    ``default-groups`` (None for ``"all"``; uv's default ``["dev"]``) and the build
+    policy (``no-binary``, ``no-build``, ``no-binary-package``, ``no-build-package``),
+    merged into ``options``. A missing or unreadable pyproject means uv's defaults.
     """
     try:
         with open(os.path.join(project_dir, "pyproject.toml"), "rb") as fh:
-            value = tomllib.load(fh).get("tool", {}).get("uv", {}).get("default-groups", ["dev"])
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
-        return ("dev",)
-    if value == "all":
-        return None
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return ("dev",)
+            tool = tomllib.load(fh).get("tool")
+    except (OSError, tomllib.TOMLDecodeError):
+        tool = None
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    if not isinstance(uv, dict):
+        return ("dev",), options
+    groups = uv.get("default-groups", ["dev"])
+    defaults = None if groups == "all" else tuple(map(str, groups)) if isinstance(groups, list) else ("dev",)
+
+    def names(key: str) -> tuple[str, ...]:
+        value = uv.get(key, [])
+        return tuple(map(str, value)) if isinstance(value, list) else ()
+
+    merged = dataclasses.replace(
+        options,
+        no_binary=options.no_binary or uv.get("no-binary") is True,
+        no_build=options.no_build or uv.get("no-build") is True,
+        no_binary_packages=options.no_binary_packages + names("no-binary-package"),
+        no_build_packages=options.no_build_packages + names("no-build-package"),
+    )
+    return defaults, merged
 
 
 def _roots(lock: UvLock, options: PlanOptions) -> tuple[list[UvPackage], bool]:
@@ -143,6 +158,35 @@ class _Walk:
         return active
 
 
+def _group_root(lock: UvLock, roots: list[UvPackage], options: PlanOptions) -> UvPackage | None:
+    """With one ``--package`` member, the root project lends its dependency groups: uv
+    installs a root group the member does not define when it is asked for by flag
+    (``--group``, ``--only-group``, ``--all-groups``), never as a mere default, and
+    without the root's own dependencies."""
+    if len(options.packages) != 1:
+        return None
+    root_dir = os.path.dirname(lock.path)
+    root = [p for p in lock.packages if p.source.kind in _MEMBER_KINDS and p.source.path == root_dir]
+    return root[0] if root and root[0] is not roots[0] else None
+
+
+def _not_installed(lock: UvLock, roots: list[UvPackage], options: PlanOptions) -> set[str]:
+    """Names ``--no-install-*`` leave out (their dependencies stay), checked against uv:
+    the project is the ``--package`` members or else the root project, the workspace
+    is every member, local means path/directory/editable sources."""
+    root_dir = os.path.dirname(lock.path)
+    skip = set(options.no_install_packages)
+    if options.no_install_project:
+        skip |= set(options.packages) if options.packages else {
+            p.name for p in roots if p.source.path == root_dir}
+    if options.no_install_workspace:
+        skip |= {p.name for p in lock.packages if p.source.kind in _MEMBER_KINDS
+                 and (p.name in lock.members or p.source.path == root_dir)}
+    if options.no_install_local:
+        skip |= {p.name for p in lock.packages if p.source.kind in ("path", *_MEMBER_KINDS)}
+    return skip
+
+
 def _check_target(lock: UvLock, env: MarkerEnv) -> None:
     """uv refuses a target outside ``requires-python`` (lock markers are simplified against
     it, so they would mislead) or outside ``supported-markers``."""
@@ -163,12 +207,21 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     """Items of the environment ``uv sync --frozen`` would make from ``lock`` for ``target``."""
     roots, manifest = _roots(lock, options)
     manifest_groups = lock.dependency_groups if manifest else {}
+    group_root = _group_root(lock, roots, options)
     defined_extras = {e for r in roots for e in r.extras}
     defined_groups = {g for r in roots for g in r.groups} | set(manifest_groups)
-    chosen = select(options, defined_extras, defined_groups, default_groups(os.path.dirname(lock.path)))
+    defined_groups |= set(group_root.groups) if group_root else set()
+    defaults, options = project_settings(os.path.dirname(lock.path), options)
+    chosen = select(options, defined_extras, defined_groups, defaults)
+    # (package, its groups to include): the synced members, and a root whose groups are inherited
+    group_owners = [(r, chosen.groups & set(r.groups)) for r in roots]
+    if group_root is not None:
+        member_groups = set(roots[0].groups)
+        inherited = {g for g in chosen.groups & set(group_root.groups) if chosen.explicit(g) and g not in member_groups}
+        group_owners.append((group_root, inherited))
     root_extras = {id(r): sorted(chosen.extras & set(r.extras)) if chosen.include_project else [] for r in roots}
     active = {ConflictItem(r.name, extra=e) for r in roots for e in root_extras[id(r)]}
-    active |= {ConflictItem(r.name, group=g) for r in roots for g in chosen.groups & set(r.groups)}
+    active |= {ConflictItem(owner.name, group=g) for owner, groups in group_owners for g in groups}
 
     envs: dict[frozenset[ConflictItem], MarkerEnv] = {}
 
@@ -184,8 +237,9 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     for root in roots:
         if chosen.include_project:
             walk.install(root, root_extras[id(root)])
-        for group in sorted(chosen.groups):
-            for dep in root.dev_dependencies.get(group, ()):
+    for owner, groups in group_owners:
+        for group in sorted(groups):
+            for dep in owner.dev_dependencies.get(group, ()):
                 # a group edge such as `app[gpu]` counts its own extras as on (uv does
                 # the same), so its conflict marker can admit it
                 more = {ConflictItem(dep.name, extra=e) for e in dep.extras} - active
@@ -202,7 +256,9 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     for group in sorted(chosen.groups):
         for req in manifest_groups.get(group, ()):
             if env.holds(req.marker):
-                walk.install(_requirement_package(lock, req, env), req.extras)
+                package = _requirement_package(lock, req, env)
+                walk.install(package, req.extras)
+                active |= {ConflictItem(package.name, extra=e) for e in req.extras}
     if lock.conflicts:
         active = walk.activated_extras(active, env_for)
         _check_conflicts(lock, active)
@@ -210,7 +266,8 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
 
     rank = target.tag_priority()
     desc = target.tags[0] if target.tags else f"Python {target.python_version}"
-    items = [_item(p, rank, desc) for p in walk.run(env)]
+    skip = _not_installed(lock, roots, options)
+    items = [_item(p, rank, desc, options) for p in walk.run(env) if p.name not in skip]
     names = [i.name for i in items]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -218,30 +275,21 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     return items
 
 
-def _item(package: UvPackage, rank: dict[str, int], desc: str) -> PlanItem:
+def _item(package: UvPackage, rank: dict[str, int], desc: str, options: PlanOptions) -> PlanItem:
     source = package.source
-    version = package.version or ""
+    name, version = package.name, package.version or ""
     if source.kind in ("registry", "url", "path"):
         info: dict = {"kind": source.kind}
         info.update({"path": source.path} if source.kind == "path" else {"url": source.value})
         if source.subdirectory:
             info["subdirectory"] = source.subdirectory
-        return archive_item(package.name, version, package.wheels, package.sdist, rank, desc, info)
+        return archive_item(name, version, package.wheels, package.sdist, rank, desc, info, options)
     if source.kind == "git":
         base, params, commit = parse_git_source(source.value)
         requested = params.get("rev") or params.get("tag") or params.get("branch")
-        info = {
-            "kind": "git",
-            "url": base,
-            "commit_id": commit,
-            "requested_revision": requested,
-            "subdirectory": source.subdirectory,
-            "direct_url": vcs_direct_url(base, commit, requested, source.subdirectory),
-        }
-        return PlanItem(name=package.name, version=version, kind="git", source=info, requested=True)
+        return git_item(name, version, base, commit, requested, source.subdirectory, options)
     assert source.path is not None
-    info = {"kind": source.kind, "path": source.path}
     if source.kind == "virtual":  # listed so nothing is silently dropped, but uv installs nothing
-        return PlanItem(name=package.name, version=version, kind="virtual", source=info, requested=False)
-    info["direct_url"] = directory_direct_url(source.path, source.kind == "editable")
-    return PlanItem(name=package.name, version=version, kind=source.kind, source=info, requested=True)
+        info = {"kind": "virtual", "path": source.path}
+        return PlanItem(name=name, version=version, kind="virtual", source=info, requested=False)
+    return tree_item(name, version, source.path, source.kind == "editable", None, options)
