@@ -35,19 +35,21 @@ def _ready_table(results: Results) -> list[str]:
     rows = results.section("ready")
     ns = sorted({int(re.match(r"ready/N=(\d+)/", r.key).group(1)) for r in rows})
     configs = list(dict.fromkeys(r.key.split("/", 2)[2] for r in rows))
+    ours = [c for c in configs if c.startswith("vsite")]
     uvs = [c for c in configs if c.startswith("uv-")]
-    head = ["N", *configs, *[f"vsite / {c}" for c in uvs], "target", "verdict"]
+    pairs = [(v, u) for v in ours for u in uvs]
+    head = ["N", *configs, *[f"{v} / {u}" for v, u in pairs], "target", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for n in ns:
         get = lambda c: results.by_key.get(f"ready/N={n}/{c}")  # noqa: E731
-        vsite = get("vsite")
         ratios = []
-        for c in uvs:
-            base = get(c)
-            ok = vsite and vsite.samples and base and base.samples
-            ratios.append(f"{vsite.median / base.median:.3f}x" if ok else "-")
-        target = vsite.target.describe("s") if vsite and vsite.target else ""
-        verdict = results.verdict(vsite) if vsite else ""
+        for v, u in pairs:
+            mine, base = get(v), get(u)
+            ok = mine and mine.samples and base and base.samples
+            ratios.append(f"{mine.median / base.median:.3f}x" if ok else "-")
+        with_target = [(c, get(c)) for c in ours if get(c) and get(c).target]
+        target = with_target[0][1].target.describe("s") if with_target else ""
+        verdict = "; ".join(f"{c}: {results.verdict(r)}" for c, r in with_target)
         lines.append("| " + " | ".join([str(n), *[_spread(get(c)) for c in configs], *ratios, target, verdict]) + " |")
     return lines
 
