@@ -124,13 +124,13 @@ def _fetch(results: Results, tools: Tools, lock: Path, repeat: int, scratch: Pat
         pairs = [("vsite", run_vsite), ("uv", run_uv)]
         for side, fn in pairs if r % 2 == 0 else pairs[::-1]:
             work = Path(tempfile.mkdtemp(prefix=f"fetch-{side}-", dir=scratch))
-            seconds = fn(lock, tools.python, work)
+            seconds, cpu = fn(lock, tools.python, work)  # wall and CPU seconds
             remove(work)
-            if side == "vsite":
-                results.add("fetch", "fetch/vsite", "vsite fetch (empty store, empty uv cache)", "s", seconds,
-                            baseline="fetch/uv")
-            else:
-                results.add("fetch", "fetch/uv", "uv sync --compile-bytecode (empty uv cache)", "s", seconds)
+            what = {"vsite": "vsite fetch (empty store, empty uv cache)",
+                    "uv": "uv sync --compile-bytecode (empty uv cache)"}[side]
+            results.add("fetch", f"fetch/{side}", what, "s", seconds, baseline="fetch/uv" if side == "vsite" else None)
+            results.add("fetch", f"fetch-cpu/{side}", f"{what}: CPU", "s", cpu,
+                        baseline="fetch-cpu/uv" if side == "vsite" else None)
             print(f"# cold fetch {side}: {seconds:.1f} s", file=sys.stderr)
 
 
