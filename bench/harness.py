@@ -1,0 +1,174 @@
+"""What every scenario shares: results with min/median/max and ratios, tools, timed processes, /proc readings.
+
+A :class:`Result` is one measured thing (a list of samples); its ratio is its
+median over the median of a baseline result (uv doing the same job), so
+``0.05x`` means vsite took a twentieth of uv's time. A :class:`Target` is a
+goal from issue 7, checked against the median or the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal: ``median`` (or ``ratio``) must be <= ``limit``."""
+
+    limit: float
+    of: str = "median"  # "median" or "ratio"
+
+    def describe(self, unit: str) -> str:
+        return f"<= {self.limit:g}x uv" if self.of == "ratio" else f"<= {self.limit:g} {unit}"
+
+
+@dataclass
+class Result:
+    """Samples of one measured thing, in ``unit``; ``baseline`` is the key of the uv result it is compared with."""
+
+    section: str
+    key: str
+    label: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    baseline: str | None = None
+    target: Target | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "target"} | {
+            "target": vars(self.target) if self.target else None
+        }
+
+
+class Results:
+    """All results of a run, in the order they were first added, by key."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, Result] = {}
+
+    def add(self, section: str, key: str, label: str, unit: str, value: float, **extra) -> Result:
+        """Append ``value`` to the result ``key`` (created with ``label``, ``unit`` and ``extra`` on first use)."""
+        result = self.by_key.get(key)
+        if result is None:
+            result = self.by_key[key] = Result(section, key, label, unit, **extra)
+        result.samples.append(value)
+        return result
+
+    def ratio(self, result: Result) -> float | None:
+        base = self.by_key.get(result.baseline) if result.baseline else None
+        if base is None or not base.samples or not base.median:
+            return None
+        return result.median / base.median
+
+    def verdict(self, result: Result) -> str:
+        """``met`` / ``missed by X`` for a result with a target, else empty."""
+        if result.target is None or not result.samples:
+            return ""
+        value = self.ratio(result) if result.target.of == "ratio" else result.median
+        if value is None:
+            return ""
+        if value <= result.target.limit:
+            return "met"
+        over = value / result.target.limit
+        return f"missed by {over:.1f}x" if over >= 1.5 else f"missed by {100 * (over - 1):.0f}%"
+
+    def section(self, name: str) -> list[Result]:
+        return [r for r in self.by_key.values() if r.section == name]
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The programs a run uses: vsite, uv and the target interpreter (the same for both)."""
+
+    vsite: str
+    uv: str
+    python: str
+
+    @classmethod
+    def find(cls, python: str | None = None) -> "Tools":
+        here = Path(sys.executable).parent
+
+        def tool(name: str) -> str:
+            found = shutil.which(name, path=str(here)) or shutil.which(name)
+            if not found:
+                sys.exit(f"bench: {name} not found (run `make venv`)")
+            return found
+
+        return cls(tool("vsite"), tool("uv"), os.path.realpath(python or sys.executable))
+
+
+def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | Path | None = None) -> str:
+    """Run ``cmd``, return stdout; exit the bench with the command's last stderr line if it fails."""
+    proc = subprocess.run(list(cmd), env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed ({proc.returncode}): {last}")
+    return proc.stdout
+
+
+def timed(cmd: Sequence[str], *, env: dict | None = None, cwd: str | Path | None = None) -> float:
+    """Wall seconds of one process run to completion."""
+    start = time.perf_counter()
+    run(cmd, env=env, cwd=cwd)
+    return time.perf_counter() - start
+
+
+def timed_together(cmds: Sequence[Sequence[str]], *, env: dict | None = None,
+                   cwds: Sequence[str | Path | None] | None = None) -> float:
+    """Wall seconds from starting all ``cmds`` at once until the last one has exited (all must succeed)."""
+    cwds = cwds or [None] * len(cmds)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(list(c), env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) for c, d in zip(cmds, cwds)]
+    errors = [(p, p.communicate()[1]) for p in procs]
+    elapsed = time.perf_counter() - start
+    for proc, err in errors:
+        if proc.returncode != 0:
+            last = (err.strip().splitlines() or ["(no output)"])[-1]
+            sys.exit(f"bench: {' '.join(map(str, proc.args))} failed ({proc.returncode}): {last}")
+    return elapsed
+
+
+def remove(*paths: Path) -> None:
+    """Delete trees fast (``rm -rf``: tens of thousands of files per venv; shutil.rmtree is several times slower)."""
+    if paths:
+        subprocess.run(["rm", "-rf", "--", *map(str, paths)], check=False)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of ``pid`` in MB, from /proc/<pid>/status."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    kb = lambda name: int(fields[name].split()[0])  # noqa: E731
+    return kb("VmRSS") / 1024, kb("VmHWM") / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_bytes(root: Path) -> int:
+    """Apparent size of the regular files under ``root`` (what a copy install writes)."""
+    total = 0
+    for base, _, files in os.walk(root):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(base, name))
+            except OSError:
+                continue
+            total += st.st_size
+    return total

@@ -1,0 +1,135 @@
+"""The run's report: markdown tables (min/median/max, ratio to uv, target verdict), raw JSON, PNG plots."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bench.harness import Result, Results
+
+TITLES = {
+    "ready": "1. Environment ready, N at once (wall s until the last is ready)",
+    "import": "2. Import through a fresh mount and warm, against the uv venv (s per process)",
+    "parallel": "3. Parallel importers on one mount against the uv venv (wall s)",
+    "scaling": "4. Mount time against files in the lock (s)",
+    "daemon": "5. Daemon resources while serving",
+    "fetch": "6. Cold fetch: empty store and uv cache (s)",
+}
+
+
+def _num(value: float, unit: str) -> str:
+    return f"{value:.3f}" if unit == "s" and abs(value) < 100 else f"{value:.1f}"
+
+
+def _spread(result: Result | None) -> str:
+    if result is None:
+        return "-"
+    if not result.samples:
+        return result.note or "-"
+    s, u = result.samples, result.unit
+    return f"{_num(result.median, u)} ({_num(min(s), u)}–{_num(max(s), u)})"
+
+
+def _ready_table(results: Results) -> list[str]:
+    rows = results.section("ready")
+    ns = sorted({int(re.match(r"ready/N=(\d+)/", r.key).group(1)) for r in rows})
+    configs = list(dict.fromkeys(r.key.split("/", 2)[2] for r in rows))
+    ours = [c for c in configs if c.startswith("vsite")]
+    uvs = [c for c in configs if c.startswith("uv-")]
+    pairs = [(v, u) for v in ours for u in uvs]
+    head = ["N", *configs, *[f"{v} / {u}" for v, u in pairs], "target", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for n in ns:
+        get = lambda c: results.by_key.get(f"ready/N={n}/{c}")  # noqa: E731
+        ratios = []
+        for v, u in pairs:
+            mine, base = get(v), get(u)
+            ok = mine and mine.samples and base and base.samples
+            ratios.append(f"{mine.median / base.median:.3f}x" if ok else "-")
+        with_target = [(c, get(c)) for c in ours if get(c) and get(c).target]
+        target = with_target[0][1].target.describe("s") if with_target else ""
+        verdict = "; ".join(f"{c}: {results.verdict(r)}" for c, r in with_target)
+        lines.append("| " + " | ".join([str(n), *[_spread(get(c)) for c in configs], *ratios, target, verdict]) + " |")
+    return lines
+
+
+def _table(results: Results, section: str) -> list[str]:
+    lines = ["| what | unit | runs | median (min–max) | vs uv | target | verdict |", "|" + " --- |" * 7]
+    for r in results.section(section):
+        ratio = results.ratio(r)
+        lines.append(f"| {r.label} | {r.unit} | {len(r.samples)} | {_spread(r)} | "
+                     f"{f'{ratio:.2f}x' if ratio is not None else ''} | "
+                     f"{r.target.describe(r.unit) if r.target else ''} | {results.verdict(r)} |")
+    return lines
+
+
+def markdown(results: Results, header: list[str]) -> str:
+    """The whole report as markdown: the header lines, then one table per section that has results."""
+    out = list(header)
+    for section, title in TITLES.items():
+        if not results.section(section):
+            continue
+        out += ["", f"### {title}", ""]
+        out += _ready_table(results) if section == "ready" else _table(results, section)
+    return "\n".join(out) + "\n"
+
+
+def write_json(results: Results, machine: dict, path: Path) -> None:
+    path.write_text(json.dumps({"machine": machine, "results": [r.to_json() for r in results.by_key.values()]},
+                               indent=1))
+
+
+def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
+    """``<stem>-ready.png`` (ready time against N) and ``<stem>-scaling.png`` (mount time against files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    ready = [r for r in results.section("ready") if r.samples]
+    if ready:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for config in dict.fromkeys(r.key.split("/", 2)[2] for r in ready):
+            rows = sorted((int(re.match(r"ready/N=(\d+)/", r.key).group(1)), r) for r in ready
+                          if r.key.endswith("/" + config))
+            xs = [n for n, _ in rows]
+            med = [r.median for _, r in rows]
+            err = [[m - min(r.samples) for (_, r), m in zip(rows, med)], [max(r.samples) - m for (_, r), m in zip(rows, med)]]
+            ax.errorbar(xs, med, yerr=err, marker="o", capsize=3,
+                        label={"vsite": "vsite mount (own mounts)", "vsite-shared": "vsite mount --shared (one mount)"
+                               }.get(config, f"uv sync ({config[3:]})"))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("environments made at once (N)")
+        ax.set_ylabel("wall time until all are ready (s)")
+        ax.set_title("Environment ready: vsite mount vs uv sync (warm caches)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        written.append(outdir / f"{stem}-ready.png")
+        fig.tight_layout()
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    series = [("scaling/", "wall time (median, min–max)"), ("scaling-cpu/", "CPU time, command + daemon")]
+    curves = [(label, sorted((int(r.key.split("/")[1]), r) for r in results.section("scaling")
+                             if r.samples and r.key.startswith(prefix))) for prefix, label in series]
+    if curves[0][1]:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for label, points in curves:
+            xs = [f for f, _ in points]
+            med = [r.median * 1000 for _, r in points]
+            err = [[m - min(r.samples) * 1000 for (_, r), m in zip(points, med)],
+                   [max(r.samples) * 1000 - m for (_, r), m in zip(points, med)]]
+            ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=label)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("files in the environment (installed, without bytecode)")
+        ax.set_ylabel("ms for one `vsite mount --venv`")
+        ax.set_title("Mount time against lock size")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        written.append(outdir / f"{stem}-scaling.png")
+        fig.tight_layout()
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
