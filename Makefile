@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml | system
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	@# editable installs compile nothing, and PYTHONDONTWRITEBYTECODE may be set: compile once
+	$(PY) -m compileall -q vsite bench
 	@touch $@
 
 venv: system $(STAMP)

@@ -21,8 +21,6 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     A progress bar on a terminal, nothing otherwise. A second fetch of the same
     lock touches no network.
     """
-    from vsite.store.store import Store  # here: keeps other commands' start-up light
-
     plan, target = plan_from_cli(lock, **plan_opts)
     from vsite.store.store import Store  # heavy: only when the command runs
 

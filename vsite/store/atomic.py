@@ -12,12 +12,16 @@ what a killed process leaves there is removed by the next fetch or ``gc``
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+# errnos that mean the store's own disk failed (full, over quota, read-only), not the input
+STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 @contextlib.contextmanager

@@ -28,15 +28,10 @@ from vsite.errors import StoreError
 from vsite.paths import cache_dir
 from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store import usage
-from vsite.store.atomic import clean_debris, flocked, rename_into_place, work_dir
-from vsite.store.build import build_wheel, source_key
-from vsite.store.bytecode import check_tree as check_bytecode, compile_tree
-from vsite.store.download import download
+from vsite.store.atomic import STORE_ERRNOS, clean_debris, flocked, rename_into_place, work_dir
 from vsite.store.index import EntrySummary, read_files, read_summary
 from vsite.store.layout import SCHEMES, StoreLayout
 from vsite.store.seal import check_tree as check_seal, seal_tree
-from vsite.store.unpack import STORE_ERRNOS, unpack_tree, unpack_wheel
-from vsite.store.uvcache import find_archive
 from vsite.target import Target
 
 Progress = Callable[[PlanItem, str], None]
@@ -95,6 +90,8 @@ class Store:
         if item.kind == "virtual":
             return None
         if item.kind != "wheel":
+            from vsite.store.build import source_key
+
             return source_key(item)
         art = item.wheel
         if art is None:
@@ -271,6 +268,9 @@ class Store:
 
     def _acquire(self, item: PlanItem, key: str, target: Target, offline: bool, dest: Path) -> str:
         """Copy, take from uv's cache, download or build the wheel; verify, unpack, rename to ``dest``."""
+        from vsite.store.build import build_wheel  # fetch-only modules load on demand: a mount
+        from vsite.store.unpack import unpack_wheel  # of a warm store imports none of them
+
         with work_dir(self.layout.tmp_dir()) as work:
             if item.kind != "wheel":
                 if offline:
@@ -295,6 +295,8 @@ class Store:
 
     def _get_file(self, art: Artifact | None, item: PlanItem, dest: Path, sha256: str | None = None) -> str:
         """Copy (local path) or download ``art`` to ``dest``, checking its sha256; return the report field."""
+        from vsite.store.download import download
+
         if art is None:
             raise StoreError(f"{_what(item)}: the plan names no file to fetch")
         sha256 = sha256 or art.sha256
@@ -313,6 +315,9 @@ class Store:
 
     def _from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:
         """Unpack the wheel from uv's cache if uv recorded the same sha256 and it verifies."""
+        from vsite.store.unpack import unpack_tree
+        from vsite.store.uvcache import find_archive
+
         if not self.use_uv_cache:
             return False
         assert item.wheel is not None
@@ -329,6 +334,8 @@ class Store:
 
     def _compile(self, site: Path, target: Target, dest: Path) -> None:
         """Compile ``site`` into ``dest``, sealed like its entry (same mtime)."""
+        from vsite.store.bytecode import compile_tree
+
         with work_dir(self.layout.tmp_dir()) as work, self._cpu:
             compile_tree(target.executable, site, work / "pyc")
             seal_tree(work / "pyc", read_summary(site.parent).sealed_ns)
@@ -421,6 +428,8 @@ class Store:
         header carries the source's hash); a code body edited in place with the
         header and mtime kept is not caught (no index of pyc hashes is kept).
         """
+        from vsite.store.bytecode import check_tree as check_bytecode
+
         root = self.layout.base / "bytecode"
         for tag in sorted(os.listdir(root)) if root.is_dir() else []:
             mirror = self.layout.bytecode_dir(tag, key)

@@ -19,7 +19,6 @@ throws the temporary directory away, so the store is unchanged.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import os
@@ -42,6 +41,7 @@ from installer.utils import parse_metadata_file, parse_wheel_filename
 from packaging.utils import canonicalize_name
 
 from vsite.errors import StoreError
+from vsite.store.atomic import STORE_ERRNOS
 from vsite.store.index import EntrySummary, FileRecord
 from vsite.store.seal import seal_time, seal_tree
 
@@ -65,7 +65,6 @@ _COPY_BUFSIZE = 1024 * 1024
 
 # Failures of the store's own disk, not of the wheel: they pass through unchanged
 # (Store.fetch reports them as such) instead of being blamed on the archive.
-STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def _fail(wheel: str, reason: str) -> StoreError:
@@ -193,6 +192,7 @@ class _EntryDestination(WheelDestination):
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
         except OSError as exc:  # the store's side: disk full, permissions
+            _not_the_wheels_fault(exc)  # a full or read-only disk: fetch names the store
             raise StoreError(f"cannot write {self.wheel}'s {rel} into the store: {exc.strerror or exc}") from None
         if record is not None:
             if record.hash_ is None or record.size is None:
