@@ -15,7 +15,7 @@ import pytest
 from wheelmaker import demo_items, make_wheel, plan_of
 from vsite.errors import StoreError
 from vsite.plan.model import Artifact, PlanItem
-from vsite.store import store as store_module
+from vsite.store import download as download_module
 from vsite.store.store import Store
 from vsite.store.uvcache import find_archive
 from vsite.target import current
@@ -90,7 +90,7 @@ def test_uv_archive_changed_after_unpacking_is_not_used(tmp_path, target, cached
     with pytest.raises(StoreError, match="not in the store and --offline"):
         store.fetch(plan_of(item), target, offline=True)
     downloads = []
-    monkeypatch.setattr(store_module, "download", lambda url, dest, **kw: downloads.append(url) or (_ for _ in ()).throw(StoreError("no network in this test")))
+    monkeypatch.setattr(download_module, "download", lambda url, dest, **kw: downloads.append(url) or (_ for _ in ()).throw(StoreError("no network in this test")))
     with pytest.raises(StoreError, match="no network"):
         store.fetch(plan_of(item), target)
     assert downloads == [item.wheel.url]
