@@ -45,7 +45,7 @@ $(PYFUSE3_STAMP): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(PY)
 	tar -xzf $(PYFUSE3_SDIST) -C $(PYFUSE3_CACHE)/src
 	$(PY) tools/patch_pyfuse3.py $(PYFUSE3_SRC)
 	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
-	    $(PY) -m pip install -q --no-deps ./$(PYFUSE3_SRC)
+	    $(PY) -m pip install -q --no-deps --force-reinstall ./$(PYFUSE3_SRC)
 	$(PY) -c 'import importlib.metadata as m, sys; v = m.version("pyfuse3"); \
 	    sys.exit(None if v == "$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)" else f"installed pyfuse3 is {v}, not the patched build")'
 	@touch $@

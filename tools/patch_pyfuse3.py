@@ -29,7 +29,8 @@ HANDLERS = Path("src/pyfuse3/handlers.pxi")
 GENERATED_C = Path("src/pyfuse3/__init__.c")
 
 OLD_LINE = "    c.fh = fi.fh\n"
-NEW_LINE = "    c.fh = fi.fh if fi.fh else ino\n"
+# The trailing comment marks the changed line in the file itself (LGPL-2.1 section 2a).
+NEW_LINE = "    c.fh = fi.fh if fi.fh else ino  # vsite patch: the inode when there is no handle\n"
 # The functions whose handle line is replaced (their definition lines, verbatim).
 FUNCTIONS = (
     "cdef void fuse_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,\n",
