@@ -12,6 +12,8 @@ Two ways to get the tree:
 For each run (the first after mounting = "first", then --warm runs) it prints the
 requests the daemon received by handler, and the wall time of the import
 process, next to the same import from DIR (--site mode) as a baseline.
+The fs mode is the daemon's default (zero-message open with vsite's patched
+pyfuse3); VSITE_FS_NO_OPEN=0 measures the stock open/release path.
 
   .venv/bin/python bench/fs_requests.py --site /tmp/uvvenv/lib/python3.11/site-packages
   .venv/bin/python bench/fs_requests.py --lock examples/demo/uv.lock --base-venv /tmp/uvvenv
@@ -123,7 +125,9 @@ def main() -> None:
             seen = dict(now)
             rows.append(("first" if run == 0 else f"warm{run}", took, base, delta))
         names = sorted({k for *_, d in rows for k in d})
+        mode = "zero-message open" if mountpoint.fresh_stats(record).get("zero_message_open") else "stock"
         print(f"imports: {code}")
+        print(f"fs mode: {mode}")
         print(f"{'run':7} {'mount s':>8} {'base s':>8} " + " ".join(f"{n:>10}" for n in names))
         for label, took, base, delta in rows:
             print(f"{label:7} {took:8.3f} {base:8.3f} " + " ".join(f"{delta.get(n, 0):>10}" for n in names))

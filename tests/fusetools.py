@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from vsite.fs import daemon, registry
+from vsite.fs.operations import pyfuse3_passes_inode
 from vsite.view.nodes import View
 
 
@@ -35,6 +36,31 @@ def require_fuse() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"FUSE tests must run in CI: {reason}")
     pytest.skip(reason)
+
+
+# The fs layer's two modes, by the VSITE_FS_NO_OPEN value that selects them (None: the default).
+FS_MODES = {"zero-message": None, "stock": "0"}
+
+
+def require_fs_mode(mode: str) -> None:
+    """Skip or fail (in CI) when ``mode`` cannot run here: zero-message open needs the
+    patched pyfuse3 the Makefile builds."""
+    require_fuse()
+    if mode == "stock" or pyfuse3_passes_inode():
+        return
+    reason = "pyfuse3 is not vsite's patched build (`make venv` builds it; tools/patch_pyfuse3.py)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"zero-message open must be tested in CI: {reason}")
+    pytest.skip(reason)
+
+
+def set_fs_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Select ``mode`` for daemons started from now on (they read VSITE_FS_NO_OPEN)."""
+    require_fs_mode(mode)
+    if FS_MODES[mode] is None:
+        monkeypatch.delenv("VSITE_FS_NO_OPEN", raising=False)
+    else:
+        monkeypatch.setenv("VSITE_FS_NO_OPEN", FS_MODES[mode])
 
 
 @pytest.fixture

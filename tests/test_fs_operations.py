@@ -1,4 +1,8 @@
-"""The pyfuse3 handlers: through a real mount (semantics the kernel shows) and called directly."""
+"""The pyfuse3 handlers: through a real mount (semantics the kernel shows) and called directly.
+
+The mount tests run in both modes of the fs layer: zero-message open (the
+patched pyfuse3; the kernel sends no open/opendir) and stock (open/release).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,10 @@ import pyfuse3
 import pytest
 
 from tests.memview import MTIME_NS, Link, MemoryView, Real
-from vsite.fs.operations import TIMEOUT, ViewOperations
+from vsite.fs.operations import TIMEOUT, ViewOperations, kernel_skips_open
 from vsite.view.nodes import DirNode, View
 
-from tests.fusetools import mounted
+from tests.fusetools import FS_MODES, mounted, set_fs_mode
 
 SCRIPT = b"#!/bin/sh\necho tool-ran \"$@\"\n"
 
@@ -41,14 +45,15 @@ def _tree(src) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def mount(tmp_path_factory):
-    """One mount shared by the read-only semantic tests below."""
+@pytest.fixture(scope="module", params=list(FS_MODES))
+def mount(tmp_path_factory, request):
+    """One mount per fs mode, shared by the read-only semantic tests below."""
     base = tmp_path_factory.mktemp("ops")
     src = base / "src"
     src.mkdir()
     view = MemoryView(_tree(src))
     with pytest.MonkeyPatch.context() as patch:
+        set_fs_mode(patch, request.param)
         patch.setenv("VSITE_RUNTIME_DIR", str(base / "runtime"))
         with mounted(view, base / "mnt"):
             yield base / "mnt", view, src
@@ -240,11 +245,15 @@ async def _errno(coro) -> int:
     return info.value.errno
 
 
-@pytest.mark.trio
-async def test_handlers_directly(tmp_path):
+def _ops(tmp_path, no_open: bool) -> ViewOperations:
     real = tmp_path / "f"
     real.write_bytes(b"0123456789")
-    ops = ViewOperations(MemoryView({"f": Real(str(real)), "d": {}, "s": b"syn"}))
+    return ViewOperations(MemoryView({"f": Real(str(real)), "d": {}, "s": b"syn"}), no_open=no_open)
+
+
+@pytest.mark.trio
+async def test_handlers_directly(tmp_path):
+    ops = _ops(tmp_path, no_open=False)
     ctx = None
     attrs = await ops.lookup(1, b"f", ctx)
     assert attrs.st_size == 10 and attrs.entry_timeout == TIMEOUT and attrs.attr_timeout == TIMEOUT
@@ -263,25 +272,43 @@ async def test_handlers_directly(tmp_path):
     assert await _errno(ops.getxattr(1, b"user.a", ctx)) == pyfuse3.ENOATTR
     assert await ops.listxattr(1, ctx) == []
 
-    # one shared fd per inode, closed by the last release
+    # the handle is the inode; the store fd is opened by the first read and outlives releases
     one = await ops.open(attrs.st_ino, os.O_RDONLY, ctx)
     two = await ops.open(attrs.st_ino, os.O_RDONLY, ctx)
-    assert one.fh == two.fh and one.keep_cache and not one.direct_io
-    assert ops._open[one.fh].fd is None  # not opened until read
+    assert one.fh == two.fh == attrs.st_ino and one.keep_cache and not one.direct_io
+    assert ops._store.open_count() == 0  # not opened until read
     assert await ops.read(one.fh, 3, 4) == b"3456"
-    fd = ops._open[one.fh].fd
     await ops.release(one.fh)
-    os.fstat(fd)  # still open for the second opener
     await ops.release(two.fh)
-    with pytest.raises(OSError):
-        os.fstat(fd)
-    assert await _errno(ops.read(one.fh, 0, 1)) == errno.EBADF
+    assert ops._store.open_count() == 1
+    assert await ops.read(one.fh, 0, 2) == b"01"
+    assert await ops.opendir(1, ctx) == 1
+    assert await _errno(ops.read(1, 0, 1)) == errno.EISDIR
+    assert await _errno(ops.read(999, 0, 1)) == errno.ENOENT
 
     syn = await ops.lookup(1, b"s", ctx)
     info = await ops.open(syn.st_ino, os.O_RDONLY, ctx)
     assert await ops.read(info.fh, 1, 100) == b"yn"
     await ops.release(info.fh)
-    assert (ops.counts["open"], ops.counts["read"], ops.counts["lookup"]) == (5, 3, 4)
+    assert (ops.counts["open"], ops.counts["read"], ops.counts["lookup"]) == (5, 5, 4)
+    assert ops.files_read == {attrs.st_ino, syn.st_ino}
+    ops.close_all()
+    assert ops._store.open_count() == 0
+
+
+@pytest.mark.trio
+async def test_zero_message_open_directly(tmp_path):
+    """open/opendir answer ENOSYS; read and readdir take the inode the patched pyfuse3 hands over."""
+    ops = _ops(tmp_path, no_open=True)
+    attrs = await ops.lookup(1, b"f", None)
+    assert await _errno(ops.open(attrs.st_ino, os.O_RDONLY, None)) == errno.ENOSYS
+    assert await _errno(ops.opendir(1, None)) == errno.ENOSYS
+    assert await ops.read(attrs.st_ino, 3, 4) == b"3456"  # no open came before
+    assert ops._store.open_count() == 1
+    syn = await ops.lookup(1, b"s", None)
+    assert await ops.read(syn.st_ino, 0, 100) == b"syn"
+    assert ops.files_read == {attrs.st_ino, syn.st_ino}
+    ops.close_all()
 
 
 @pytest.mark.trio
@@ -290,3 +317,9 @@ async def test_errors_become_errnos():
     assert await _errno(ops.lookup(1, b"a", None)) == errno.EACCES
     ops = ViewOperations(_Broken({"a": b""}, ValueError("bug")))
     assert await _errno(ops.lookup(1, b"a", None)) == errno.EIO
+
+
+def test_zero_message_open_needs_linux_5_1():
+    assert kernel_skips_open("5.1.0") and kernel_skips_open("6.18.44-fc-v669") and kernel_skips_open("10.0")
+    assert not kernel_skips_open("5.0.21-generic") and not kernel_skips_open("4.19.0-17-amd64")
+    assert not kernel_skips_open("weird")

@@ -78,7 +78,8 @@ def serve(
                 "pid": os.getpid(),
                 "updated": time.time(),
                 "requests": {k: v for k, v in ops.counts.items() if v},
-                "files_served": len(ops.files_opened),
+                "files_served": len(ops.files_read),
+                "zero_message_open": ops.no_open,
             },
         )
 

@@ -6,21 +6,28 @@ because the tree never changes for the life of the mount:
 
 - entry and attribute timeouts are ~11 days, negative lookups included (an
   absent name stays absent), so a warm path walk costs no request at all;
-- ``open`` replies ``keep_cache``: file pages survive across opens, so a warm
-  read is served from the page cache without a ``read`` request;
+- file pages survive across opens (``keep_cache``), so a warm read is served
+  from the page cache without a ``read`` request;
 - ``flush`` and ``fsync`` answer ENOSYS, which makes the kernel stop sending
   them (one request each per mount instead of one per close);
 - inode numbers are the view's (stable), so the kernel's dentry and inode
   caches and Python's directory-listing cache (keyed by mtime) stay valid.
 
-The kernel still sends ``open`` and ``release`` for every open(2) (pyfuse3
-passes only the file handle to ``read``, so the zero-message-open ENOSYS trick
-is not available), and ``opendir``/``readdir``/``releasedir`` for each listing.
+Handles are inode numbers, for files and directories. That is what makes the
+one mode switch possible, ``no_open`` (zero-message open, docs/fs.md):
 
-All opens of one inode share one O_RDONLY descriptor on its store file,
-opened by the first ``read`` and closed by the last ``release`` (open/release
-keep a refcount), and ``read`` is ``os.pread`` on it; synthesized files
-(``FileNode.data``) are served from memory.
+- on: ``open`` and ``opendir`` answer ENOSYS, once per mount; Linux (>= 5.1)
+  then sends no open/release/opendir/releasedir at all, keeps every file's
+  pages (FOPEN_KEEP_CACHE) and caches directory listings (FOPEN_CACHE_DIR), and
+  ``read``/``readdir`` arrive with handle 0, which vsite's patched pyfuse3
+  (tools/patch_pyfuse3.py) replaces by the inode. A warm import sends nothing.
+- off (stock pyfuse3, which passes only the handle): ``open`` replies
+  ``keep_cache`` with the inode as handle, ``opendir`` the inode; the kernel
+  sends open/release per open(2) and opendir/readdir/releasedir per listing.
+
+``read`` is ``os.pread`` on the inode's store fd (:class:`StoreFiles`: opened
+by the first read, at most a bounded number kept open, least recently read
+closed first), or a slice of synthesized bytes (``FileNode.data``).
 
 Blocking caveat: handlers run on the single trio thread and call ``os.open``,
 ``os.pread`` and the view synchronously. That is cheap when the store is on a
@@ -37,21 +44,53 @@ end pyfuse3's main loop and leave a dead mount).
 from __future__ import annotations
 
 import errno
+import functools
+import importlib.metadata
 import logging
 import os
-import stat
 from collections.abc import Callable
 from typing import Any
 
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, StatvfsData
 
+from vsite.fs.storefiles import StoreFiles
 from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
 
 log = logging.getLogger(__name__)
 
 # The tree never changes while mounted: let the kernel keep what it learns.
 TIMEOUT = 1_000_000.0
+
+# The local version label of a pyfuse3 built with tools/patch_pyfuse3.py (Makefile).
+PATCHED_LABEL_PREFIX = "vsite"
+
+
+@functools.cache
+def pyfuse3_passes_inode() -> bool:
+    """Whether the installed pyfuse3 is vsite's patched build (``3.5.0+vsite1``): its
+    ``read``/``readdir`` get the inode when the handle is 0. Looked up once."""
+    try:
+        version = importlib.metadata.version("pyfuse3")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return version.partition("+")[2].startswith(PATCHED_LABEL_PREFIX)
+
+
+def kernel_skips_open(release: str | None = None) -> bool:
+    """Whether this Linux (>= 5.1) takes ENOSYS from open/opendir as "never send them";
+    older kernels would fail the open(2) with ENOSYS."""
+    numbers = (release or os.uname().release).split("-")[0].split(".")[:2]
+    try:
+        return tuple(int(n) for n in numbers) >= (5, 1)
+    except ValueError:
+        return False
+
+
+def zero_message_open() -> bool:
+    """The default ``no_open`` mode: on with the patched pyfuse3 on Linux >= 5.1, unless
+    ``VSITE_FS_NO_OPEN=0`` (tests of the stock path; a switch for diagnosis)."""
+    return os.environ.get("VSITE_FS_NO_OPEN") != "0" and pyfuse3_passes_inode() and kernel_skips_open()
 
 
 def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,20 +129,13 @@ def _refuse(name: str, err: int, why: str) -> Callable[..., Any]:
     return _handler(body)
 
 
-class _OpenFile:
-    """One inode's open state: its store path and (once read) fd, or in-memory bytes."""
-
-    __slots__ = ("real", "fd", "data", "refs")
-
-    def __init__(self, real: str | None, data: bytes | None) -> None:
-        self.real = real
-        self.fd: int | None = None
-        self.data = data
-        self.refs = 0
-
-
 class ViewOperations(pyfuse3.Operations):
-    """Serves one View read-only. ``counts`` holds requests per handler name."""
+    """Serves one View read-only. ``counts`` holds requests per handler name,
+    ``files_read`` the inodes whose bytes the daemon served.
+
+    ``no_open``: answer open/opendir with ENOSYS (see the module docstring);
+    default :func:`zero_message_open`. Only for a pyfuse3 that passes the inode.
+    """
 
     # No NFS export: the kernel never asks us to look up "." or "..".
     supports_dot_lookup = False
@@ -118,14 +150,15 @@ class ViewOperations(pyfuse3.Operations):
         "removexattr",
     )
 
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, *, no_open: bool | None = None) -> None:
         super().__init__()
         self.view = view
+        self.no_open = zero_message_open() if no_open is None else no_open
         self.counts: dict[str, int] = dict.fromkeys(self.HANDLERS, 0)
-        self.files_opened: set[int] = set()
+        self.files_read: set[int] = set()
         self._attrs: dict[int, EntryAttributes] = {}
         self._listings: dict[int, list[tuple[bytes, Node]]] = {}
-        self._open: dict[int, _OpenFile] = {}
+        self._store = StoreFiles()
         self._uid = os.getuid()
         self._gid = os.getgid()
         negative = EntryAttributes()
@@ -145,6 +178,14 @@ class ViewOperations(pyfuse3.Operations):
         node = self._node(ino)
         if not isinstance(node, DirNode):
             raise FUSEError(errno.ENOTDIR)
+        return node
+
+    def _file(self, ino: int) -> FileNode:
+        node = self._node(ino)
+        if not isinstance(node, FileNode):
+            raise FUSEError(errno.EISDIR if isinstance(node, DirNode) else errno.ELOOP)
+        if node.data is None and node.real is None:
+            raise FUSEError(errno.EIO)
         return node
 
     def attrs(self, node: Node) -> EntryAttributes:
@@ -207,13 +248,15 @@ class ViewOperations(pyfuse3.Operations):
 
     @_handler
     def opendir(self, inode: int, ctx: Any) -> int:
-        """Directory handles are inode numbers: a listing needs no per-open state."""
+        """ENOSYS with ``no_open``; else the handle is the inode (no per-open state)."""
+        if self.no_open:
+            raise FUSEError(errno.ENOSYS)
         self._dir(inode)
         return inode
 
     @_handler
     def readdir(self, fh: int, start_id: int, token: Any) -> None:
-        """Entries from ``start_id`` on; each entry's offset is its index + 1."""
+        """Entries of directory ``fh`` (an inode) from ``start_id`` on; offset = index + 1."""
         listing = self._listing(self._dir(fh))
         for index in range(start_id, len(listing)):
             name, child = listing[index]
@@ -259,67 +302,35 @@ class ViewOperations(pyfuse3.Operations):
 
     @_handler
     def open(self, inode: int, flags: int, ctx: Any) -> FileInfo:
-        """Count an opener; the handle is the inode number.
+        """ENOSYS with ``no_open``; else refuse writes and hand out the inode as handle.
 
         The store file itself is opened by the first ``read``: with keep_cache a
         warm open is followed by no read at all, so it costs no syscall here.
         """
+        if self.no_open:
+            raise FUSEError(errno.ENOSYS)
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             raise FUSEError(errno.EROFS)
-        node = self._node(inode)
-        if not isinstance(node, FileNode):
-            raise FUSEError(errno.EISDIR if isinstance(node, DirNode) else errno.ELOOP)
-        entry = self._open.get(inode)
-        if entry is None:
-            if node.data is None and node.real is None:
-                raise FUSEError(errno.EIO)
-            entry = self._open[inode] = _OpenFile(node.real, node.data)
-        entry.refs += 1
-        self.files_opened.add(inode)
+        self._file(inode)
         return FileInfo(fh=inode, direct_io=False, keep_cache=True, nonseekable=False)
 
     @_handler
     def read(self, fh: int, off: int, size: int) -> bytes:
-        """``os.pread`` on the shared store fd, or a slice of synthesized bytes."""
-        entry = self._open.get(fh)
-        if entry is None:
-            raise FUSEError(errno.EBADF)
-        if entry.data is not None:
-            return entry.data[off : off + size]
-        if entry.fd is None:
-            entry.fd = self._open_store_file(fh, entry.real)
-        return os.pread(entry.fd, size, off)
-
-    def _open_store_file(self, ino: int, real: str) -> int:
-        """Open a store file without following a symlink, and only if it still is
-        the regular file of the size the view showed (else EIO: changed after lookup)."""
-        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        st = os.fstat(fd)
-        node = self._node(ino)
-        if not stat.S_ISREG(st.st_mode) or (isinstance(node, FileNode) and st.st_size != node.size):
-            os.close(fd)
-            log.error("vsite: store file %s changed after it was looked up: refused", real)
-            raise FUSEError(errno.EIO)
-        return fd
+        """Bytes of file ``fh`` (an inode): ``os.pread`` on its store fd, or a slice of
+        synthesized bytes."""
+        node = self._file(fh)
+        self.files_read.add(fh)
+        if node.data is not None:
+            return node.data[off : off + size]
+        return self._store.pread(fh, node.real, node.size, size, off)
 
     @_handler
     def release(self, fh: int) -> None:
-        """Drop one reference; the last one closes the store fd."""
-        entry = self._open.get(fh)
-        if entry is None:
-            return
-        entry.refs -= 1
-        if entry.refs <= 0:
-            del self._open[fh]
-            if entry.fd is not None:
-                os.close(entry.fd)
+        """Nothing to free: handles are inodes and store fds are kept by :class:`StoreFiles`."""
 
     def close_all(self) -> None:
-        """Close every store fd (after the main loop ended without releases)."""
-        for entry in self._open.values():
-            if entry.fd is not None:
-                os.close(entry.fd)
-        self._open.clear()
+        """Close every store fd (after the main loop ended)."""
+        self._store.close_all()
 
     # -- requests the kernel stops sending after ENOSYS --------------------
 
