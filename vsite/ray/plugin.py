@@ -1,0 +1,107 @@
+"""Ray's runtime_env plugin for vsite: ``runtime_env={"vsite": {"lock": "uv.lock"}}``.
+
+Enable it in the environment of every ``ray start`` (head and workers)::
+
+    RAY_RUNTIME_ENV_PLUGINS='[{"class": "vsite.ray.plugin.VsitePlugin"}]'
+
+Ray's runtime env agent (one per node) then calls, for each job, task or
+actor whose runtime_env has a ``vsite`` field:
+
+- ``validate`` -- the field's shape (vsite.ray.spec), before anything runs;
+- ``get_uris`` -- one URI per (field value, working_dir): Ray counts, per
+  URI, the jobs and workers that use it;
+- ``create`` -- once per URI while it is in use: mount the environment on
+  this node (fetching what the store lacks) and hold a lease on the mount;
+- ``modify_context`` -- for every worker: start it with the mount's
+  ``bin/python`` and the venv's ``bin`` first on PATH;
+- ``delete_uri`` -- when no job or worker uses the URI any more: release the
+  lease. The plugin sets Ray's per-plugin cache size to 0 unless the user
+  set ``RAY_RUNTIME_ENV_VSITE_CACHE_SIZE_GB``, so this happens as soon as
+  the job's workers are gone (a mount takes no disk space of its own; each
+  counts as one byte in Ray's cache accounting).
+
+Mounting runs in a thread (``create`` is a coroutine on the agent's event
+loop) and in a subprocess (the agent must not fork).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import List, Optional
+
+import ray
+from ray._private.runtime_env.context import RuntimeEnvContext
+from ray._private.runtime_env.plugin import RuntimeEnvPlugin
+
+from vsite.errors import VsiteError
+from vsite.ray import env, spec
+
+_WORKING_DIR_VAR = "RAY_RUNTIME_ENV_CREATE_WORKING_DIR"  # set by Ray while plugins create, if working_dir is given
+_CACHE_SIZE_VAR = f"RAY_RUNTIME_ENV_{spec.FIELD.upper()}_CACHE_SIZE_GB"
+# Fields that also choose the worker's interpreter or packages: one of them with vsite is a contradiction.
+_EXCLUSIVE = ("pip", "uv", "conda", "py_executable", "container", "image_uri")
+
+
+class VsitePlugin(RuntimeEnvPlugin):
+    """Workers of a job start on a vsite mount of its lock; one mount per node and environment."""
+
+    name = spec.FIELD
+
+    def __init__(self) -> None:
+        # Read by Ray right after it creates the plugin, to size this plugin's URI cache.
+        os.environ.setdefault(_CACHE_SIZE_VAR, "0")
+        self.leases: dict[str, env.Lease] = {}
+
+    @staticmethod
+    def validate(runtime_env_dict: dict) -> None:
+        spec.check(runtime_env_dict[spec.FIELD])
+        clash = [field for field in _EXCLUSIVE if runtime_env_dict.get(field)]
+        if clash:
+            raise ValueError(f"runtime_env['{spec.FIELD}'] chooses the workers' Python; it cannot be combined with {clash[0]!r}")
+
+    def get_uris(self, runtime_env) -> List[str]:
+        config = runtime_env.get(spec.FIELD)
+        if not config:
+            return []
+        return [spec.uri(config, runtime_env.working_dir_uri())]
+
+    async def create(
+        self, uri: Optional[str], runtime_env, context: RuntimeEnvContext, logger: logging.Logger
+    ) -> float:
+        base_dir = os.environ.get(_WORKING_DIR_VAR)  # read before the first await: Ray resets it after
+        try:
+            env_spec = spec.EnvSpec.from_config(runtime_env[spec.FIELD], base_dir, default_python=sys.executable)
+            lease = await asyncio.get_running_loop().run_in_executor(None, _mount, env_spec)
+        except VsiteError as exc:
+            raise RuntimeError(f"vsite: {exc}") from None
+        logger.info("vsite: %s is on %s", env_spec.lock, lease.venv)
+        old = self.leases.pop(uri, None)
+        self.leases[uri] = lease
+        if old is not None:
+            old.close()
+        return 1
+
+    def modify_context(self, uris: List[str], runtime_env, context: RuntimeEnvContext, logger: logging.Logger) -> None:
+        lease = self.leases[uris[0]]
+        context.py_executable = lease.python
+        context.env_vars["VIRTUAL_ENV"] = lease.venv
+        context.env_vars["PATH"] = f"{lease.venv}/bin:" + context.env_vars.get("PATH", "${PATH}")
+
+    def delete_uri(self, uri: str, logger: logging.Logger) -> float:
+        lease = self.leases.pop(uri, None)
+        if lease is None:
+            return 0
+        lease.close()
+        logger.info("vsite: released %s", lease.venv)
+        return 1
+
+
+def _mount(env_spec: spec.EnvSpec) -> env.Lease:
+    """Check that the lock runs this Ray, then mount (in the agent's thread pool)."""
+    problem = env.ray_mismatch(env_spec, ray.__version__)
+    if problem:
+        raise VsiteError(problem)
+    return env.env_for(env_spec)
