@@ -97,3 +97,106 @@ def test_ray_version_must_match_the_lock(tmp_path, monkeypatch):
     assert "does not install ray" in ray_mismatch(EnvSpec(str(DEMO_LOCK)), "2.60.0")
     assert "pins ray 2.60.0 but this cluster runs ray 9.9.9" in ray_mismatch(EnvSpec(str(RAY_LOCK)), "9.9.9")
     assert ray_mismatch(EnvSpec(str(RAY_LOCK)), "2.60.0") is None
+
+
+# --- a multi-node cluster on this machine ------------------------------------------------
+
+NODES = ("node0", "node1")  # custom resources pinning tasks to the head and the second node
+
+
+def _vsite_mounts_under(base: Path) -> list[str]:
+    from vsite.fs import registry
+
+    return [m for m in registry.vsite_mounts() if m.startswith(str(base))]
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    """A head and one more node (own raylet and agent each, own VSITE_RUNTIME_DIR), shared store."""
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    from fusetools import require_fuse
+
+    require_fuse()
+    import tempfile
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    import vsite.ray
+
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RAY_RUNTIME_ENV_PLUGINS", vsite.ray.plugin_config())
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray
+    monkeypatch.setenv("VSITE_GRACE", "0")
+    # Loopback only: without this Ray maps 127.0.0.1 to the machine's address and binds there.
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
+    ray_tmp = tempfile.mkdtemp(prefix="vsray")  # short: Ray's unix socket paths live under it
+    common = dict(num_cpus=1, object_store_memory=80 * 1024 * 1024, include_dashboard=False,
+                  node_ip_address="127.0.0.1", temp_dir=ray_tmp)
+    runtime_dirs = {}
+    made = Cluster(shutdown_at_exit=True)
+    try:
+        for i, name in enumerate(NODES):
+            runtime_dirs[name] = tmp_path / f"rt{i}"
+            monkeypatch.setenv("VSITE_RUNTIME_DIR", str(runtime_dirs[name]))  # inherited by this node's agent
+            made.add_node(**common, resources={name: 1})
+        monkeypatch.delenv("VSITE_RUNTIME_DIR")
+        made.wait_for_nodes()
+        ray.init(address=made.address)
+        yield runtime_dirs
+    finally:
+        ray.shutdown()
+        made.shutdown()
+        for target in _vsite_mounts_under(tmp_path):  # whatever the test left, never a mount
+            from fusetools import force_unmount
+
+            force_unmount(target)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.mark.fuse
+@pytest.mark.slow
+@pytest.mark.network
+def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
+    import time
+
+    import ray
+
+    from vsite.fs import registry
+
+    @ray.remote(num_cpus=0)
+    def report() -> dict:
+        import os
+        import shutil
+        import sys
+
+        import attr
+        import click
+        import rich
+
+        return {
+            "prefix": sys.prefix,
+            "files": [m.__file__ for m in (attr, click, rich)],
+            "ray": ray.__file__,
+            "virtual_env": os.environ.get("VIRTUAL_ENV"),
+            "pygmentize": shutil.which("pygmentize"),
+        }
+
+    runtime_env = {"vsite": {"lock": str(RAY_LOCK)}}
+    refs = {
+        name: [report.options(resources={name: 0.01}, runtime_env=runtime_env).remote() for _ in range(2)]
+        for name in NODES
+    }
+    results = {name: ray.get(r, timeout=600) for name, r in refs.items()}
+    prefixes = set()
+    for name, reports in results.items():
+        for seen in reports:
+            prefix = seen["prefix"]
+            assert prefix.startswith(str(cluster[name]) + os.sep), (name, seen)
+            assert registry.mount_fstype(prefix) == registry.FSTYPE
+            assert all(f.startswith(prefix + os.sep) for f in seen["files"] + [seen["ray"]]), seen
+            assert seen["virtual_env"] == prefix
+            assert seen["pygmentize"] == os.path.join(prefix, "bin", "pygmentize")
+            prefixes.add(prefix)
+    assert len(prefixes) == 2, "one mount per node"
