@@ -4,7 +4,8 @@ Both start from nothing on disk (fresh tmp dirs for the store, the uv cache
 and the venv), download every wheel from PyPI, unpack it and compile bytecode
 for the same interpreter. vsite is also kept from reusing uv's cache
 (``UV_CACHE_DIR`` points at an empty dir), so it measures its own download
-path. Runs alternate (vsite, uv, vsite, uv, ...) so both see the same network
+path. Wall time and CPU time (user + sys, children included) are reported:
+on a shared machine the CPU time is the steadier of the two. Runs alternate (vsite, uv, vsite, uv, ...) so both see the same network
 and machine load. Prints one markdown table.
 
     .venv/bin/python bench/bench_fetch.py bench/locks/large/uv.lock --runs 1
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,16 +34,22 @@ def _tool(name: str) -> str:
     return found
 
 
-def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + sys of the command and its children)."""
+    cpu, start = _cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return elapsed
+    return elapsed, _cpu() - cpu
 
 
-def run_vsite(lock: Path, python: str, scratch: Path) -> float:
+def run_vsite(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
     env = dict(
         os.environ,
         VSITE_CACHE_DIR=str(scratch / "vsite-store"),
@@ -50,7 +58,7 @@ def run_vsite(lock: Path, python: str, scratch: Path) -> float:
     return _timed([_tool("vsite"), "fetch", str(lock), "--python", python], env, scratch)
 
 
-def run_uv(lock: Path, python: str, scratch: Path) -> float:
+def run_uv(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
     project = scratch / "project"
     project.mkdir()
     shutil.copy(lock, project / "uv.lock")
@@ -72,18 +80,21 @@ def main() -> None:
     args = parser.parse_args()
     lock = args.lock.resolve()
     python = os.path.realpath(args.python)
-    times: dict[str, list[float]] = {"vsite fetch": [], "uv sync --compile-bytecode": []}
+    times: dict[str, list[tuple[float, float]]] = {"vsite fetch": [], "uv sync --compile-bytecode": []}
     for _ in range(args.runs):
         for label, fn in (("vsite fetch", run_vsite), ("uv sync --compile-bytecode", run_uv)):
             with tempfile.TemporaryDirectory(prefix="vsite-bench-") as scratch:
                 times[label].append(fn(lock, python, Path(scratch)))
-                print(f"# {label}: {times[label][-1]:.1f}s", file=sys.stderr)
+                wall, cpu = times[label][-1]
+                print(f"# {label}: {wall:.1f}s wall, {cpu:.1f}s CPU", file=sys.stderr)
     uv_version = subprocess.run([_tool("uv"), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"lock: {lock.relative_to(ROOT) if lock.is_relative_to(ROOT) else lock}; {uv_version}; "
           f"{os.cpu_count()} CPUs; runs: {args.runs}\n")
-    print("| tool | median (s) | runs (s) |\n| --- | --- | --- |")
+    print("| tool | median wall (s) | wall per run (s) | CPU per run (s) |\n| --- | --- | --- | --- |")
     for label, values in times.items():
-        print(f"| {label} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+        walls = ", ".join(f"{w:.1f}" for w, _ in values)
+        cpus = ", ".join(f"{c:.1f}" for _, c in values)
+        print(f"| {label} | {statistics.median(w for w, _ in values):.1f} | {walls} | {cpus} |")
 
 
 if __name__ == "__main__":

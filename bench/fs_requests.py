@@ -6,13 +6,15 @@ Two ways to get the tree:
                   through vsite's fs layer (a mirror view: the fs cost alone);
                   imports run with PYTHONPATH=<mount>.
   --lock LOCK     `vsite mount LOCK <tmp> --venv` (plan, store, view, fs) and
-                  import with <mount>/bin/python.
+                  import with <mount>/bin/python; --base-venv times the same
+                  imports in a venv `uv sync` made from the same lock.
 
 For each run (the first after mounting = "first", then --warm runs) it prints the
 requests the daemon received by handler, and the wall time of the import
 process, next to the same import from DIR (--site mode) as a baseline.
 
   .venv/bin/python bench/fs_requests.py --site /tmp/uvvenv/lib/python3.11/site-packages
+  .venv/bin/python bench/fs_requests.py --lock examples/demo/uv.lock --base-venv /tmp/uvvenv
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--site", help="a site-packages directory to serve")
     source.add_argument("--lock", help="a lock to mount with `vsite mount --venv`")
+    parser.add_argument("--base-venv", help="with --lock: a venv of the same lock (uv sync) to time against")
     parser.add_argument("--modules", default=DEFAULT_MODULES)
     parser.add_argument("--warm", type=int, default=10, help="warm runs after the first")
     args = parser.parse_args()
@@ -100,22 +103,20 @@ def main() -> None:
         target.mkdir()
         record = registry.MountRecord(target=str(target), lock="-", plan_key="-", packages=0)
         daemon.spawn(MirrorView(os.path.abspath(args.site)), record)
-        cmd = [sys.executable, "-c", code]
+        cmd = base_cmd = [sys.executable, "-c", code]
         env_mount = env | {"PYTHONPATH": str(target)}
         env_base = env | {"PYTHONPATH": os.path.abspath(args.site)}
     else:
         subprocess.run([sys.executable, "-m", "vsite", "mount", args.lock, str(target), "--venv"], check=True)
         cmd = [str(target / "bin/python"), "-c", code]
+        base_cmd = [str(Path(args.base_venv) / "bin/python"), "-c", code] if args.base_venv else None
         env_mount = env_base = env
     try:
         record = registry.read_record(str(target))
         seen: dict[str, int] = {}
         rows = []
         for run in range(1 + args.warm):
-            if args.site:
-                base = _timed(cmd, env_base)
-            else:
-                base = float("nan")
+            base = _timed(base_cmd, env_base) if base_cmd else float("nan")
             took = _timed(cmd, env_mount)
             now = mountpoint.fresh_stats(record)["requests"]
             delta = {k: v - seen.get(k, 0) for k, v in now.items() if v - seen.get(k, 0)}
@@ -131,7 +132,8 @@ def main() -> None:
             print(
                 f"warm median: mount {statistics.median(r[1] for r in warm):.3f} s, "
                 f"base {statistics.median(r[2] for r in warm):.3f} s, "
-                f"requests {statistics.median(sum(r[3].values()) for r in warm):.0f}"
+                f"requests {statistics.median(sum(r[3].values()) for r in warm):.0f}; "
+                f"best: mount {min(r[1] for r in warm):.3f} s, base {min(r[2] for r in warm):.3f} s"
             )
     finally:
         mountpoint.unmount(str(target))

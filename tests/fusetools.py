@@ -66,14 +66,14 @@ def in_proc_mounts(target: str) -> bool:
 
 
 @contextlib.contextmanager
-def mounted(view: View, target, **record_fields) -> Iterator[int]:
+def mounted(view: View, target, *, allow_other: bool = False, **record_fields) -> Iterator[int]:
     """Spawn a daemon serving ``view`` at ``target``; always unmount and reap it after."""
     require_fuse()
     target = str(target)
     os.makedirs(target, exist_ok=True)
     fields = {"lock": "test.lock", "plan_key": "test", "packages": 0} | record_fields
     record = registry.MountRecord(target=registry.canonical_target(target), **fields)
-    pid = daemon.spawn(view, record)
+    pid = daemon.spawn(view, record, allow_other=allow_other)
     try:
         yield pid
     finally:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
-from fusetools import force_unmount, in_proc_mounts, isolated, mounted, require_fuse, wait_gone  # noqa: F401
-from memview import MemoryView
+from tests.fusetools import force_unmount, in_proc_mounts, isolated, mounted, require_fuse, wait_gone  # noqa: F401
+from tests.memview import MemoryView
 from vsite.errors import MountError
 from vsite.fs import daemon, mountpoint, registry
 
@@ -30,19 +32,32 @@ def test_spawn_ready_record_and_unmount(isolated):
         # ready means answering: no waiting needed before the first access
         assert (target / "a.py").read_bytes() == b"A = 1\n"
         assert registry.mount_fstype(str(target)) == registry.FSTYPE
-        opts = next(line.split()[3] for line in open("/proc/mounts") if line.split()[1] == str(target))
-        assert opts.split(",")[0] == "ro"
+        assert _mount_options(target)[0] == "ro"
         record = registry.read_record(str(target))
         assert record.pid == pid and record.packages == 3 and record.wheels == ["ab" * 32]
         assert registry.pid_alive(pid) and pid != os.getpid()
         assert os.getsid(pid) != os.getsid(0)  # detached into its own session
         states = mountpoint.survey()
         assert [(s.target, s.state) for s in states] == [(str(target), "mounted")]
+        assert (str(target), "mounted") in [(s.target, s.state) for s in mountpoint.survey(everything=True)]
         mountpoint.unmount(str(target))
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)
         assert registry.read_record(str(target)) is None
         assert mountpoint.survey() == []
+
+
+def _mount_options(target) -> list[str]:
+    with open("/proc/mounts") as table:
+        return next(line.split()[3].split(",") for line in table if line.split()[1] == str(target))
+
+
+def test_allow_other_only_when_asked(isolated):
+    with mounted(_view(), isolated / "a"):
+        assert "allow_other" not in _mount_options(isolated / "a")
+    with mounted(_view(), isolated / "b", allow_other=True):
+        options = _mount_options(isolated / "b")
+        assert "allow_other" in options and "default_permissions" in options and options[0] == "ro"
 
 
 def test_stats_published(isolated):
@@ -52,8 +67,10 @@ def test_stats_published(isolated):
             (target / "pkg/b.txt").read_bytes()
         stats = mountpoint.fresh_stats(registry.read_record(str(target)))
         assert stats["files_served"] == 1
-        assert stats["requests"]["open"] == 3 and stats["requests"]["lookup"] >= 2
+        assert stats["requests"]["open"] == 3 and stats["requests"]["lookup"] == 2  # entries cached
         assert stats["requests"].get("read", 0) == 1  # keep_cache: later opens read the page cache
+        assert stats["requests"]["flush"] == 1  # ENOSYS: the kernel stopped sending flush
+        assert stats["requests"]["getattr"] == 1  # the readiness stat; attributes cached after
         assert mountpoint.survey()[0].stats["requests"]["open"] == 3
 
 
@@ -89,7 +106,7 @@ def test_unmount_after_kill_9(isolated):
         assert wait_gone(pid)
         with pytest.raises(OSError) as info:
             os.statvfs(target)
-        assert info.value.errno == errno.ENOTCONN
+        assert info.value.errno in (errno.ENOTCONN, errno.ECONNABORTED)
         assert [s.state for s in mountpoint.survey()] == ["dead-daemon"]
         with pytest.raises(MountError, match="daemon died"):
             mountpoint.prepare_target(str(target))
@@ -193,3 +210,57 @@ def test_unmount_of_a_busy_mount_fails_and_keeps_it(isolated):
             holder.wait()
         mountpoint.unmount(str(target))
         assert wait_gone(pid) and not in_proc_mounts(str(target))
+
+
+def test_prepare_target_refuses_other_mounts(isolated):
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("mounting a tmpfs needs root")
+    target = isolated / "tmpfs"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(target)], check=True)
+    try:
+        with pytest.raises(MountError, match=r"already a mount point \(tmpfs\)"):
+            mountpoint.prepare_target(str(target))
+        with pytest.raises(MountError, match="not a vsite mount"):
+            mountpoint.unmount(str(target))
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def test_daemon_keeps_no_inherited_fds(isolated):
+    read_end, write_end = os.pipe()  # as if a caller waited for EOF on a pipe it handed down
+    os.set_inheritable(write_end, True)
+    try:
+        with mounted(_view(), isolated / "mnt") as pid:
+            os.close(write_end)
+            write_end = -1
+            readable, _, _ = select.select([read_end], [], [], 10)
+            assert readable, "the daemon keeps the caller's pipe open"
+            assert os.read(read_end, 1) == b""  # EOF
+            targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            assert "/dev/fuse" in targets
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_claim_serializes_mounts_of_one_target(isolated):
+    target = str(isolated / "mnt")
+    order: list[str] = []
+    first = mountpoint.Claim(target)
+
+    def second() -> None:
+        with mountpoint.Claim(target):
+            order.append("second")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and order == []  # blocked while the first holds it
+    order.append("first")
+    first.release()
+    waiter.join(10)
+    assert order == ["first", "second"]
+    with mountpoint.Claim(str(isolated / "other")):  # other targets are independent
+        pass

@@ -12,11 +12,11 @@ import threading
 import pyfuse3
 import pytest
 
-from memview import MTIME_NS, Link, MemoryView, Real
+from tests.memview import MTIME_NS, Link, MemoryView, Real
 from vsite.fs.operations import TIMEOUT, ViewOperations
 from vsite.view.nodes import DirNode, View
 
-from fusetools import mounted
+from tests.fusetools import mounted
 
 SCRIPT = b"#!/bin/sh\necho tool-ran \"$@\"\n"
 
@@ -47,15 +47,11 @@ def mount(tmp_path_factory):
     base = tmp_path_factory.mktemp("ops")
     src = base / "src"
     src.mkdir()
-    os.environ["VSITE_RUNTIME_DIR"] = str(base / "runtime")
     view = MemoryView(_tree(src))
-    target = base / "mnt"
-    try:
-        with mounted(view, target):
-            yield target, view, src
-    finally:
-        del os.environ["VSITE_RUNTIME_DIR"]
-
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VSITE_RUNTIME_DIR", str(base / "runtime"))
+        with mounted(view, base / "mnt"):
+            yield base / "mnt", view, src
 
 
 @pytest.mark.fuse

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fusetools import force_unmount, in_proc_mounts, mounted, require_fuse, wait_gone
-from memview import MemoryView
+from tests.fusetools import force_unmount, in_proc_mounts, mounted, require_fuse, wait_gone
+from tests.memview import MemoryView
 from vsite.fs import registry
+from vsite.store import usage
+from vsite.store.store import Store
 
 pytestmark = pytest.mark.fuse
 
@@ -74,10 +76,14 @@ def test_mount_without_fusermount(env, tmp_path):
 def test_mount_offline_with_missing_wheels(env, tmp_path):
     require_fuse()
     target = tmp_path / "t"
-    one_line_error(vsite("mount", DEMO_LOCK, target, "--offline", env=env, check=None), 1, "--offline")
-    assert not target.exists()
-    assert not in_proc_mounts(str(target))
-    assert registry.records() == []
+    try:
+        done = vsite("mount", DEMO_LOCK, target, "--offline", env=env, check=None)
+        one_line_error(done, 1, "--offline")
+        assert not target.exists()
+        assert not in_proc_mounts(str(target))
+        assert registry.records() == []
+    finally:
+        force_unmount(str(target))
 
 
 def test_mount_on_a_mounted_target(env, tmp_path):
@@ -96,10 +102,14 @@ def test_status_and_unmount(env, tmp_path):
         for word in (str(target), "mounted", f"pid {pid}", "7 packages", "1 files served", "/x/uv.lock"):
             assert word in first, out
         assert "conflict: p: a over b" in out
+        elsewhere = env | {"VSITE_RUNTIME_DIR": str(tmp_path / "other-runtime")}
+        assert str(target) not in vsite("status", env=elsewhere).stdout
+        assert f"{target}  unregistered" in vsite("status", "--all", env=elsewhere).stdout
         vsite("unmount", target, env=env)
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)
         assert vsite("status", env=env).stdout.strip() == "no vsite mounts"
+        assert str(target) not in vsite("status", "--all", env=env).stdout
         one_line_error(vsite("unmount", target, env=env, check=None), 1, "not a vsite mount")
 
 
@@ -131,12 +141,14 @@ def uv_venv(tmp_path_factory) -> Path:
 
 def _metadata(python: Path) -> dict:
     code = (
-        "import importlib.metadata as m, json, sys;"
-        "d = sorted((x.metadata['Name'].lower(), x.version) for x in m.distributions() if x.locate_file('').as_posix().startswith(sys.prefix));"
-        "e = sorted((p.group, p.name, p.value) for p in m.entry_points());"
-        "print(json.dumps({'dists': d, 'eps': e}))"
+        "import importlib.metadata as m, json, sys\n"
+        "out = sorted((d.metadata['Name'].lower(), d.version, sorted((e.group, e.name, e.value) for e in d.entry_points))\n"
+        "             for d in m.distributions() if str(d.locate_file('')).startswith(sys.prefix))\n"
+        "print(json.dumps(out))"
     )
-    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 @pytest.mark.network
@@ -166,11 +178,37 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
         status = vsite("status", env=env).stdout
         assert str(target) in status and "mounted" in status and "venv" in status
         record = registry.read_record(str(target))
+        store = Store()
+        pins = [(u.pid, set(u.keys)) for u in usage.live_pins(store)]
+        assert pins == [(record.pid, set(record.wheels))] and len(record.wheels) == record.packages == 9
         vsite("unmount", target, env=env)
+        assert usage.live_pins(store) == []
         assert not in_proc_mounts(str(target))
         assert wait_gone(record.pid)
         assert os.listdir(target) == []
     finally:
+        force_unmount(str(target))
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_concurrent_mounts_of_one_target(env, tmp_path):
+    require_fuse()
+    vsite("fetch", DEMO_LOCK, env=env)
+    target = tmp_path / "site-packages"
+    cmd = [sys.executable, "-m", "vsite", "mount", str(DEMO_LOCK), str(target)]
+    try:
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+        assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
+        assert all("already a vsite mount" in err for code, err in results if code)
+        with open("/proc/mounts") as table:
+            assert sum(line.split()[1] == str(target) for line in table) == 1
+        vsite("unmount", target, env=env)
+        assert not in_proc_mounts(str(target))
+    finally:
+        force_unmount(str(target))
         force_unmount(str(target))
 
 

@@ -108,3 +108,29 @@ def test_sdist_build_checks_the_sdist_hash(tmp_path, target, project):
     assert store.fetch(plan_of(good), target).built == ["local-proj"]
     assert (store.entry_dir(good) / "site/local_proj/__init__.py").is_file()
     assert store.keys() == [store.key(good)]
+
+
+@pytest.mark.network
+def test_git_build_at_the_locked_commit(tmp_path, target, project):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True, text=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                                   "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    commit = git("rev-parse", "HEAD").strip()
+    (project / "local_proj" / "__init__.py").write_text("LATER = True\n")
+    git("commit", "-qam", "two")
+    item = PlanItem(name="local-proj", version="0.3", kind="git",
+                    source={"kind": "git", "url": project.as_uri(), "commit_id": commit})
+    store = Store(tmp_path / "store")
+    assert store.fetch(plan_of(item), target).built == ["local-proj"]
+    assert "def main" in (store.entry_dir(item) / "site/local_proj/__init__.py").read_text()
+    missing = PlanItem(name="local-proj", version="0.3", kind="git",
+                       source={"kind": "git", "url": project.as_uri(), "commit_id": "f" * 40})
+    with pytest.raises(StoreError, match="^local-proj 0.3: git checkout failed: "):
+        store.fetch(plan_of(missing), target)

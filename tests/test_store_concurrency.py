@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
-from wheelmaker import demo_items, plan_of
 from vsite.store.store import Store
 
-FETCH = """
-import json, sys
-from vsite.plan.model import Plan
-from vsite.store.store import Store
-from vsite.target import current
-Store().fetch(Plan.from_json(json.load(open(sys.argv[1]))), current(), jobs=4)
-"""
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
+FETCH = [sys.executable, "-m", "vsite", "fetch", str(DEMO), "--python", sys.executable, "--jobs", "4"]
 
 ALL = ("attrs", "click", "idna", "markdown-it-py", "mdurl", "packaging", "pygments", "rich", "six")
 
@@ -38,9 +32,6 @@ def _wait_for(predicate, timeout=60.0):
 @pytest.mark.network
 @pytest.mark.slow
 def test_eight_fetches_one_killed(tmp_path):
-    plan = plan_of(*demo_items(ALL))
-    plan_file = tmp_path / "plan.json"
-    plan_file.write_text(json.dumps(plan.to_json()))
     log = tmp_path / "fetch.log"
     log.touch()
     env = dict(
@@ -50,7 +41,7 @@ def test_eight_fetches_one_killed(tmp_path):
         UV_CACHE_DIR=str(tmp_path / "empty-uv-cache"),
     )
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", FETCH, str(plan_file)], env=env, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(FETCH, env=env, stderr=subprocess.PIPE, text=True)
 
     # the victim starts first and is killed in the middle of its downloads,
     # once the seven others are running and waiting on its locks
@@ -88,6 +79,6 @@ def test_eight_fetches_one_killed(tmp_path):
     store = Store(tmp_path / "store")
     assert {e.summary.name for e in store.entries()} == set(ALL)
     # what the killed process left in tmp/ goes with the next fetch
-    subprocess.run([sys.executable, "-c", FETCH, str(plan_file)], env=env, check=True)
+    subprocess.run(FETCH, env=env, check=True)
     assert not [n for n in os.listdir(store.layout.tmp_dir()) if n.startswith(f"{victim.pid}-")]
     assert store.verify() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,88 @@ def test_verify_names_corrupt_entry(tmp_path, target):
     (entry / "site/demo_pkg/__init__.py").write_bytes(b"VALUE = 1\n")
     (entry / "site/demo_pkg/planted.py").write_bytes(b"")
     assert store.verify() == [(store.key(item), "unexpected file site/demo_pkg/planted.py")]
+
+
+@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(), reason="no CPython 3.12 on this machine")
+def test_second_interpreter_gets_its_own_bytecode(tmp_path, target):
+    from vsite.target import probe
+
+    other = probe("/root/.pyenv/versions/3.12.1/bin/python3.12")
+    wheel = make_wheel(tmp_path)
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry_files = sorted(p for p in store.entry_dir(item).rglob("*"))
+    report = store.fetch(plan_of(item), other)
+    assert report.reused == ["demo-pkg"] and report.compiled == ["demo-pkg"]
+    pyc = store.bytecode_dir(item, other.cache_tag) / "demo_pkg/__pycache__/__init__.cpython-312.pyc"
+    assert pyc.is_file()
+    assert store.bytecode_dir(item, target.cache_tag) != pyc.parent.parent.parent
+    assert sorted(p for p in store.entry_dir(item).rglob("*")) == entry_files
+
+
+def test_pycache_members_are_kept_as_uv_installs_them(tmp_path, target):
+    """installer skips a wheel's __pycache__ members; uv installs them, so the store keeps them."""
+    wheel = make_wheel(tmp_path, files={
+        "demo_pkg/__init__.py": b"x = 1\n",
+        "demo_pkg/__pycache__/junk.cpython-311.pyc": b"junk",
+        "demo_pkg-1.0.data/data/share/__pycache__/d": b"d",
+    })
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    assert (entry / "site/demo_pkg/__pycache__/junk.cpython-311.pyc").read_bytes() == b"junk"
+    assert (entry / "data/share/__pycache__/d").read_bytes() == b"d"
+    assert {(r.scheme, r.path) for r in read_files(entry)} >= {
+        ("site", "demo_pkg/__pycache__/junk.cpython-311.pyc"), ("data", "share/__pycache__/d")}
+    assert store.verify() == []
+
+
+def test_empty_directories_of_the_wheel_are_kept(tmp_path, target):
+    """uv creates a wheel's directory entries, empty ones too; so does the store (and indexes them)."""
+    wheel = make_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        for name in ("emptytop/", "demo_pkg/empty/", "demo_pkg-1.0.data/data/share/d/", "demo_pkg-1.0.data/data/"):
+            zf.writestr(zipfile.ZipInfo(name), b"")
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    assert (entry / "site/demo_pkg/empty").is_dir() and (entry / "data/share/d").is_dir()
+    summary = store.summary(item)
+    assert "emptytop" in summary.top_level and summary.has_data and not summary.has_headers
+    assert store.verify() == []
+
+
+def test_record_keeps_the_wheels_mode(tmp_path, target):
+    """uv rewrites RECORD in place, so an executable RECORD (protobuf ships one) stays 0o755."""
+    wheel = make_wheel(tmp_path, executables=("demo_pkg-1.0.dist-info/RECORD",))
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    record = store.entry_dir(item) / "site/demo_pkg-1.0.dist-info/RECORD"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o755
+    modes = {r.path: r.mode for r in read_files(store.entry_dir(item))}
+    assert modes["demo_pkg-1.0.dist-info/RECORD"] == 0o755 and modes["demo_pkg/__init__.py"] == 0o644
+
+
+def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
+    """Nothing re-validates an unchecked-hash pyc at import, so verify does."""
+    wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"A = 1\n", "demo_pkg/m.py": b"B = 2\n"})
+    store = Store(tmp_path / "store")
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    key = store.key(item)
+    pyc_dir = store.bytecode_dir(item, target.cache_tag) / "demo_pkg/__pycache__"
+    tag = target.cache_tag
+    good = (pyc_dir / f"m.{tag}.pyc").read_bytes()
+    (pyc_dir / f"m.{tag}.pyc").write_bytes((pyc_dir / f"__init__.{tag}.pyc").read_bytes())
+    assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc does not match its source")]
+    (pyc_dir / f"m.{tag}.pyc").write_bytes(good[:4] + b"\0\0\0\0" + good[8:])
+    assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc is not an unchecked-hash pyc")]
+    (pyc_dir / f"m.{tag}.pyc").write_bytes(good)
+    (pyc_dir / f"gone.{tag}.pyc").write_bytes(good)
+    assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/gone.{tag}.pyc has no source or is unreadable")]
+    (pyc_dir / f"gone.{tag}.pyc").unlink()
+    assert store.verify() == []

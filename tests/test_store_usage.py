@@ -116,3 +116,12 @@ def test_staged_work_of_a_killed_fetch_is_adopted_or_collected(tmp_path, target,
     store.gc()
     assert not any((store.layout.base / "staged").iterdir())
     assert store.entry_dir(beta) is None and store.verify() == []
+
+
+def test_unwritable_store_is_one_line_error(tmp_path, target, two_wheels):
+    from vsite.errors import StoreError
+
+    alpha, _ = two_wheels
+    (tmp_path / "ro").write_text("a file where the store's directory should be")
+    with pytest.raises(StoreError, match="^cannot use the store at .*ro"):
+        Store(tmp_path / "ro").fetch(plan_of(alpha), target)

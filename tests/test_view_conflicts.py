@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from viewsupport import FakeStore, item_for, plan_of
+from viewsupport import fetched, item_for, plan_of
 from viewwheels import make_wheel
 from vsite.target import probe
 from vsite.view import Conflict, build_view
@@ -18,13 +18,9 @@ def target(tmp_path, monkeypatch):
     return probe(sys.executable)
 
 
-def _plan(tmp_path, wheels):
-    store = FakeStore(tmp_path / "store")
-    items = []
-    for wheel in wheels:
-        sha, summary = store.add(wheel)
-        items.append(item_for(wheel, sha, summary.name, summary.version))
-    return plan_of(items), store
+def _plan(tmp_path, target, wheels):
+    plan = plan_of([item_for(wheel) for wheel in wheels])
+    return plan, fetched(plan, tmp_path / "store", target)
 
 
 def _wheels(tmp_path):
@@ -57,7 +53,7 @@ def _get(view, path):
 
 
 def test_later_package_in_plan_order_wins(tmp_path, target):
-    plan, store = _plan(tmp_path, _wheels(tmp_path))
+    plan, store = _plan(tmp_path, target, _wheels(tmp_path))
     assert [i.name for i in plan.items] == ["able", "zed"]
     view = build_view(plan, store, target)
     assert view.conflicts(complete=False) == []
@@ -83,7 +79,7 @@ def test_later_package_in_plan_order_wins(tmp_path, target):
 
 
 def test_venv_reports_scripts_and_data(tmp_path, target):
-    plan, store = _plan(tmp_path, _wheels(tmp_path))
+    plan, store = _plan(tmp_path, target, _wheels(tmp_path))
     view = build_view(plan, store, target, venv_root=str(tmp_path / "venv"))
     paths = {c.path: c for c in view.conflicts()}
     assert paths["bin/tool"] == Conflict("bin/tool", "zed", ("able",), None)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from viewsupport import FakeStore, item_for, materialize, plan_of
+from viewsupport import fetched, item_for, materialize, plan_of
 from viewwheels import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
@@ -20,23 +20,21 @@ def target(tmp_path, monkeypatch):
     return probe(sys.executable)
 
 
-def _one(tmp_path, **item_kw):
+def _one(tmp_path, target, **item_kw):
     wheel = make_wheel(tmp_path / "w", "solo", "1.0", {"solo.py": "X = 1\n"})
-    store = FakeStore(tmp_path / "store")
-    sha, _ = store.add(wheel)
-    item = dataclasses.replace(item_for(wheel, sha, "solo", "1.0"), **item_kw)
-    return plan_of([item]), store
+    plan = plan_of([dataclasses.replace(item_for(wheel), **item_kw)])
+    return plan, fetched(plan, tmp_path / "store", target)
 
 
 def test_requested_and_direct_url_follow_the_plan(tmp_path, target):
-    plan, store = _one(tmp_path, requested=False)
+    plan, store = _one(tmp_path, target, requested=False)
     tree = materialize(build_view(plan, store, target))
     names = sorted(p.split("/", 1)[1] for p in tree if p.startswith("solo-1.0.dist-info/"))
     assert names == ["INSTALLER", "METADATA", "RECORD", "WHEEL"]
     assert tree["solo-1.0.dist-info/INSTALLER"] == (b"uv", 0o644)
 
     url = {"url": "file:///w/solo-1.0-py3-none-any.whl", "archive_info": {}}
-    plan, store = _one(tmp_path / "2", source={"kind": "path", "direct_url": url})
+    plan, store = _one(tmp_path / "2", target, source={"kind": "path", "direct_url": url})
     tree = materialize(build_view(plan, store, target))
     assert tree["solo-1.0.dist-info/direct_url.json"][0] == (
         b'{"url":"file:///w/solo-1.0-py3-none-any.whl","archive_info":{}}'
@@ -50,7 +48,7 @@ def test_requested_and_direct_url_follow_the_plan(tmp_path, target):
 
 
 def test_venv_skeleton_uses_the_base_interpreter(tmp_path, target):
-    plan, store = _one(tmp_path)
+    plan, store = _one(tmp_path, target)
     base = dataclasses.replace(target, executable="/some/venv/bin/python")
     view = build_view(plan, store, base, venv_root=str(tmp_path / "env") + "/", prompt="proj", mtime_ns=5)
     tree = materialize(view)
@@ -67,6 +65,19 @@ def test_venv_skeleton_uses_the_base_interpreter(tmp_path, target):
 
 
 def test_relative_venv_root_is_refused(tmp_path, target):
-    plan, store = _one(tmp_path)
+    plan, store = _one(tmp_path, target)
     with pytest.raises(ValueError, match="absolute"):
         build_view(plan, store, target, venv_root="env")
+
+
+def test_generated_file_keeps_the_mode_of_the_file_it_replaces(tmp_path, target):
+    """uv rewrites RECORD in place, keeping the wheel's mode (protobuf ships it 0o755);
+    the view takes the mode of the stored file it replaces."""
+    plan, store = _one(tmp_path, target)
+    (item,) = plan.items
+    shipped = store.entry_dir(item) / "site" / "solo-1.0.dist-info" / "RECORD"
+    assert materialize(build_view(plan, store, target))["solo-1.0.dist-info/RECORD"][1] == 0o644
+    shipped.chmod(0o755)
+    tree = materialize(build_view(plan, store, target))
+    assert tree["solo-1.0.dist-info/RECORD"][1] == 0o755
+    assert tree["solo-1.0.dist-info/INSTALLER"][1] == 0o644  # not shipped: a new file

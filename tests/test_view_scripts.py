@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import FakeStore, item_for, materialize, materialize_dir, plan_of
+from viewsupport import fetched, item_for, materialize, materialize_dir, plan_of
 from viewwheels import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
@@ -39,8 +39,7 @@ def _scripts_wheel(out: Path) -> Path:
             "console_scripts": {"sp-attr": "script_pkg:K.run", "sp-extra": "script_pkg:main [cli]", "Sp.Upper": "script_pkg:main"},
             "gui_scripts": {"sp-gui": "script_pkg:main"},
         },
-        # uv rewrites RECORD in place: it keeps the mode the wheel gave it
-        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755, "Script_Pkg-0.1.dist-info/RECORD": 0o755},
+        modes={"Script_Pkg-0.1.data/scripts/crlf": 0o755},
     )
 
 
@@ -54,10 +53,9 @@ def test_bin_and_record_match_uv_pip_install(tmp_path, monkeypatch, dirname):
     for cmd in (["venv", "-q", "-p", sys.executable, str(venv)], ["pip", "install", "-q", "--no-cache", str(wheel)]):
         proc = subprocess.run([UV, *cmd], env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-    store = FakeStore(tmp_path / "store")
-    sha, _ = store.add(wheel)
     source = {"kind": "path", "direct_url": {"url": wheel.as_uri(), "archive_info": {}}}
-    view = build_view(plan_of([item_for(wheel, sha, "script-pkg", "0.1", source)]), store, target, venv_root=str(venv))
+    plan = plan_of([item_for(wheel, source)])
+    view = build_view(plan, fetched(plan, tmp_path / "store", target), target, venv_root=str(venv))
     ours, theirs = materialize(view), materialize_dir(venv)
     compared = [p for p in theirs if p.startswith(("bin/", "include/", "share/")) or p.endswith("/RECORD")]
     assert len(compared) > 15
@@ -87,3 +85,25 @@ def test_entry_point_parsing():
     assert ep == EntryPoint("x", "pkg.mod", "obj.attr")
     body = launcher(ep, "/v/bin/python")
     assert b"from pkg.mod import obj\n" in body and body.endswith(b"sys.exit(obj.attr())\n")
+
+
+def test_empty_directories_of_a_wheel(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    target = probe(sys.executable)
+    wheel = make_wheel(tmp_path / "wheels", "emptyd", "0.1", {"emptyd/__init__.py": ""})
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.writestr(zipfile.ZipInfo("emptyd/empty/"), b"")
+        zf.writestr(zipfile.ZipInfo("emptyd-0.1.data/data/share/emptydir/"), b"")
+    venv = tmp_path / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
+    for cmd in (["venv", "-q", "-p", sys.executable, str(venv)], ["pip", "install", "-q", "--no-cache", str(wheel)]):
+        proc = subprocess.run([UV, *cmd], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    theirs = materialize_dir(venv)
+    assert theirs[f"{target.site_packages}/emptyd/empty"] == ("dir",) and theirs["share/emptydir"] == ("dir",)
+    plan = plan_of([item_for(wheel)])
+    ours = materialize(build_view(plan, fetched(plan, tmp_path / "store", target), target, venv_root=str(venv)))
+    assert ours[f"{target.site_packages}/emptyd/empty"] == ("dir",)
+    assert ours["share/emptydir"] == ("dir",)

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from viewsupport import FakeStore, item_for, materialize, plan_of
+from viewsupport import fetched, item_for, materialize, plan_of
 from viewwheels import make_corpus, make_wheel
 from vsite.errors import StoreError
+from vsite.store.store import Store
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.nodes import DirNode, FileNode
@@ -21,13 +22,9 @@ def target(tmp_path, monkeypatch):
     return probe(sys.executable)
 
 
-def _corpus_plan(tmp_path, target, *, bytecode=True):
-    store = FakeStore(tmp_path / "store")
-    items = []
-    for name, wheel in make_corpus(tmp_path / "wheels").items():
-        sha, summary = store.add(wheel, target.cache_tag if bytecode else None)
-        items.append(item_for(wheel, sha, summary.name, summary.version))
-    return plan_of(items), store
+def _corpus_plan(tmp_path, target):
+    plan = plan_of([item_for(wheel) for wheel in make_corpus(tmp_path / "wheels").values()])
+    return plan, fetched(plan, tmp_path / "store", target)
 
 
 def _walk(view, path):
@@ -104,15 +101,14 @@ def test_attributes_are_stable(tmp_path, target):
 
 def test_missing_store_entry_is_a_store_error(tmp_path, target):
     wheel = make_wheel(tmp_path, "gone", "1.0", {"gone.py": ""})
-    item = item_for(wheel, "ab" * 32, "gone", "1.0")
     with pytest.raises(StoreError, match="gone 1.0 is not in the store"):
-        build_view(plan_of([item]), FakeStore(tmp_path / "store"), target)
+        build_view(plan_of([item_for(wheel)]), Store(tmp_path / "store"), target)
 
 
 def test_virtual_items_are_skipped(tmp_path, target):
     from vsite.plan.model import PlanItem
 
-    view = build_view(plan_of([PlanItem("proj", "0.1", "virtual")]), FakeStore(tmp_path / "s"), target)
+    view = build_view(plan_of([PlanItem("proj", "0.1", "virtual")]), Store(tmp_path / "s"), target)
     assert view.children(view.root) == []
 
 
@@ -129,3 +125,21 @@ def test_concurrent_lookups_get_one_node(tmp_path, target):
         by_path = {}
         for path, node in zip(paths, nodes):
             assert by_path.setdefault(path, node) is node
+
+
+def test_store_bytecode_wins_over_pycs_a_wheel_ships(tmp_path, target):
+    tag = target.cache_tag
+    wheel = make_wheel(
+        tmp_path / "w",
+        "shipspyc",
+        "1.0",
+        {"shipspyc/mod.py": "X = 1\n", f"shipspyc/__pycache__/mod.{tag}.pyc": b"stale", "shipspyc/__pycache__/note.txt": "kept\n"},
+    )
+    plan = plan_of([item_for(wheel)])
+    view = build_view(plan, fetched(plan, tmp_path / "store", target), target)
+    cache = _walk(view, "shipspyc/__pycache__")
+    listing = dict(view.children(cache))
+    assert sorted(listing) == [f"mod.{tag}.pyc", "note.txt"]
+    pyc = listing[f"mod.{tag}.pyc"]
+    assert "/bytecode/" in pyc.real and open(pyc.real, "rb").read() != b"stale"
+    assert view.conflicts() == []

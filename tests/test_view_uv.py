@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import FakeStore, ingest, materialize, materialize_dir, write_tree
+from viewsupport import fetched, materialize, materialize_dir, write_tree
 from viewwheels import make_corpus
 from vsite.plan import make_plan
 from vsite.target import probe
@@ -90,10 +90,11 @@ def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
     if lock_name == "pylock.toml":
         _uv("export", "--frozen", "-q", "--format", "pylock.toml", "-o", lock_name, cwd=proj)
     venv = proj / ".venv"
-    store = FakeStore(tmp_path / "store")
     plan = make_plan(proj / lock_name, target)
-    ingest(plan, store, target.cache_tag)
-    view = build_view(plan, store, target, venv_root=str(venv), prompt="proj", mtime_ns=1)
+    store = fetched(plan, tmp_path / "store", target)
+    # uv sync's prompt is the project's name: the plan's root item has it (a pylock has none)
+    prompt = "proj" if lock_name == "pylock.toml" else None
+    view = build_view(plan, store, target, venv_root=str(venv), prompt=prompt, mtime_ns=1)
 
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(venv), uv=True)
@@ -118,9 +119,8 @@ def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
     """Site-packages only: the same files as uv's site-packages; RECORD lists what is presented."""
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=False)
-    store = FakeStore(tmp_path / "store")
     plan = make_plan(proj / "uv.lock", target)
-    ingest(plan, store, target.cache_tag)
+    store = fetched(plan, tmp_path / "store", target)
     view = build_view(plan, store, target)
 
     ours = _normalize(materialize(view), uv=False)
@@ -155,10 +155,9 @@ def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
     )
     _uv("lock", "-q", cwd=proj)
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
-    store = FakeStore(tmp_path / "store")
     plan = make_plan(proj / "uv.lock", target)
-    ingest(plan, store, target.cache_tag)
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="proj")
+    store = fetched(plan, tmp_path / "store", target)
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert {c.path for c in view.conflicts() if not c.identical} == set()
@@ -186,9 +185,8 @@ def test_python_runs_on_the_view(tmp_path, target):
     importing from the store's bytecode; metadata matches uv's venv."""
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=False)
-    store = FakeStore(tmp_path / "store")
     plan = make_plan(proj / "uv.lock", target)
-    ingest(plan, store, target.cache_tag)
+    store = fetched(plan, tmp_path / "store", target)
     root = tmp_path / "mounted"
     view = build_view(plan, store, target, venv_root=str(root), prompt="proj")
     write_tree(materialize(view), root)
@@ -209,23 +207,6 @@ def test_python_runs_on_the_view(tmp_path, target):
     assert (proc.returncode, proc.stdout) == (0, "alpha script\n")
 
 
-def _download(plan, dest: Path) -> None:
-    """The plan's wheels from their URLs (hash-checked), for FakeStore."""
-    import hashlib
-    import urllib.request
-    from concurrent.futures import ThreadPoolExecutor
-
-    dest.mkdir()
-
-    def get(item):
-        data = urllib.request.urlopen(item.wheel.url, timeout=120).read()
-        assert hashlib.sha256(data).hexdigest() == item.wheel.sha256
-        (dest / item.wheel.filename).write_bytes(data)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(get, [i for i in plan.items if i.kind == "wheel"]))
-
-
 @pytest.mark.network
 @pytest.mark.slow
 def test_large_real_lock_equals_uv_sync(tmp_path, target):
@@ -241,14 +222,11 @@ def test_large_real_lock_equals_uv_sync(tmp_path, target):
     _uv("lock", "-q", "-p", sys.executable, cwd=proj)
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     plan = make_plan(proj / "uv.lock", target)
-    _download(plan, tmp_path / "wheels")
-    store = FakeStore(tmp_path / "store")
-    for item in plan.items:
-        if item.kind == "wheel":
-            store.add(tmp_path / "wheels" / item.wheel.filename)
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), prompt="big")
+    store = fetched(plan, tmp_path / "store", target)  # downloads from the lock's URLs
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert len(ours) > 5000
     assert sorted(ours) == sorted(theirs)
-    assert [p for p in ours if ours[p] != theirs[p]] == []
+    differ = [p for p in ours if ours[p] != theirs[p]]
+    assert differ == []  # protobuf's executable RECORD included: the store keeps the wheel's mode

@@ -1,3 +1,3 @@
-from vsite.cli import main
+from vsite.entry import main
 
 main()

@@ -1,4 +1,7 @@
-"""``vsite cache ls|verify|gc``: inspect, check and trim the shared wheel store."""
+"""``vsite cache ls|verify|gc``: inspect, check and trim the shared wheel store.
+
+The store is imported when a command runs, keeping every ``vsite`` start-up light.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import click
 
 from vsite.cli import main
 from vsite.errors import StoreError
-from vsite.store.store import Store
 
 
 def _human(n: float) -> str:
@@ -26,6 +28,8 @@ def cache() -> None:
 @click.option("--keys", is_flag=True, help="Show each entry's key (wheel sha256).")
 def cache_ls(keys: bool) -> None:
     """List entries: package, version, unpacked size, compiled tags, locks using them."""
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     entries = store.entries()
     total = 0
@@ -43,6 +47,8 @@ def cache_ls(keys: bool) -> None:
 @cache.command("verify")
 def cache_verify() -> None:
     """Rehash every entry against its index; exit 1 naming each corrupt one."""
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     problems = store.verify()
     for key, reason in problems:
@@ -58,6 +64,8 @@ def cache_verify() -> None:
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
 def cache_gc(max_age: float, dry_run: bool, corrupt: bool) -> None:
     """Remove entries no recent lock uses (never those a live mount uses) and fetch debris."""
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     dropped = store.gc(max_age_days=max_age, dry_run=dry_run, corrupt=corrupt)
     verb = "would remove" if dry_run else "removed"

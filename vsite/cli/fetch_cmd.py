@@ -8,7 +8,6 @@ import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
-from vsite.store.store import Store
 
 
 @main.command("fetch")
@@ -22,7 +21,11 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     A progress bar on a terminal, nothing otherwise. A second fetch of the same
     lock touches no network.
     """
+    from vsite.store.store import Store  # here: keeps other commands' start-up light
+
     plan, target = plan_from_cli(lock, **plan_opts)
+    from vsite.store.store import Store  # heavy: only when the command runs
+
     store = Store()
     if not sys.stderr.isatty():
         store.fetch(plan, target, offline=offline, jobs=jobs)

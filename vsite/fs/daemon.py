@@ -20,13 +20,18 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from vsite.errors import MountError
 from vsite.fs import registry
 from vsite.view.nodes import View
 
+# A task run beside the filesystem: called as ``service(cancel_scope, task_status=...)``.
+Service = Callable[..., Awaitable[Any]]
+
 STATS_INTERVAL = 1.0  # seconds between publications of the request counters
+READY_TIMEOUT = 30.0  # seconds the new mount gets to answer its first stat
 
 
 def mount_options(allow_other: bool) -> set[str]:
@@ -43,11 +48,15 @@ def serve(
     *,
     allow_other: bool = False,
     on_ready: Callable[[], None] | None = None,
+    service: Service | None = None,
 ) -> None:
     """Mount ``view`` at ``record.target`` and serve it until unmounted or signalled.
 
     The registry record is written (with this process's pid) once the mount
-    answers a stat, then ``on_ready`` is called; the record is removed at exit.
+    answers a stat, then ``service`` is started (``await nursery.start(service,
+    cancel_scope)``: it runs beside the filesystem, e.g. the lease server of a
+    shared mount, and may cancel the scope to unmount), then ``on_ready`` is
+    called; the record is removed at exit.
     """
     import pyfuse3
     import trio
@@ -104,14 +113,17 @@ def serve(
             await nursery.start(on_signals, nursery.cancel_scope)
             nursery.start_soon(fuse_main, nursery.cancel_scope)
             # A stat through the kernel proves the mount answers requests.
+            root = None
             try:
-                root = await trio.to_thread.run_sync(os.stat, target)
+                with trio.move_on_after(READY_TIMEOUT):
+                    root = await trio.to_thread.run_sync(os.stat, target, abandon_on_cancel=True)
             except OSError as exc:
                 state["error"] = f"{target} did not answer after mounting: {exc.strerror}"
-                nursery.cancel_scope.cancel()
-                return
-            if root.st_ino != View.ROOT_INO:
+            if root is not None and root.st_ino != View.ROOT_INO:
                 state["error"] = f"{target} did not come up as a vsite mount"
+            elif root is None and not state["error"]:
+                state["error"] = f"{target} did not answer within {READY_TIMEOUT:.0f} s of mounting"
+            if state["error"]:
                 nursery.cancel_scope.cancel()
                 return
             record.pid = os.getpid()
@@ -119,6 +131,8 @@ def serve(
             record.started = time.time()
             registry.write_record(record)
             publish()
+            if service is not None:
+                await nursery.start(service, nursery.cancel_scope)
             if on_ready is not None:
                 on_ready()
             nursery.start_soon(publish_stats)
@@ -133,21 +147,27 @@ def serve(
         registry.remove(target, keep_log=True)
 
 
-def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False) -> int:
+def spawn(
+    view: View, record: registry.MountRecord, *, allow_other: bool = False, service: Service | None = None
+) -> int:
     """Start a detached daemon serving ``view``; return its pid once the mount is live.
 
     Raises MountError with the daemon's own message if it could not mount.
     """
     log_path = registry.log_path(record.target)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MountError(f"cannot write the mount registry {log_path.parent}: {exc.strerror}") from None
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # first child: new session, then fork the daemon and leave
         os.close(read_end)
+        _close_inherited_streams(keep=write_end)
         try:
             os.setsid()
             if os.fork() == 0:
-                _daemon_main(view, record, allow_other, write_end, str(log_path))
+                _daemon_main(view, record, allow_other, write_end, str(log_path), service)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -161,8 +181,46 @@ def spawn(view: View, record: registry.MountRecord, *, allow_other: bool = False
     raise MountError(f"the mount daemon exited before {record.target} was ready (log: {log_path})")
 
 
+def _close_inherited(keep: set[int]) -> None:
+    """Close every fd the caller handed down (a pipe a caller waits on must see EOF)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the fd of the listing itself, already gone
+
+
+def _close_inherited_streams(keep: int) -> None:
+    """Close the pipes and sockets above stdio that the forking command inherited.
+
+    The daemon outlives its caller: holding a caller's pipe would keep a reader
+    waiting for EOF, and holding a shared mount's lease connection (inherited by
+    a ``vsite run`` CMD that mounts another environment) would keep that lease
+    alive for the daemon's lifetime. Regular files stay: the view may use them.
+    """
+    import stat
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd == keep:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue  # the fd listdir itself used, now closed
+        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
+            os.close(fd)
+
+
 def _daemon_main(
-    view: View, record: registry.MountRecord, allow_other: bool, ready_fd: int, log_path: str
+    view: View,
+    record: registry.MountRecord,
+    allow_other: bool,
+    ready_fd: int,
+    log_path: str,
+    service: Service | None = None,
 ) -> None:
     """The detached daemon: stdio to the log, serve, report readiness on ``ready_fd``; never returns."""
     status = 1
@@ -173,8 +231,7 @@ def _daemon_main(
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.close(null)
-        os.close(log)
+        _close_inherited(keep={0, 1, 2, ready_fd})
 
         def ready() -> None:
             nonlocal ready_fd
@@ -182,7 +239,7 @@ def _daemon_main(
             os.close(ready_fd)
             ready_fd = -1
 
-        serve(view, record, allow_other=allow_other, on_ready=ready)
+        serve(view, record, allow_other=allow_other, on_ready=ready, service=service)
         status = 0
     except BaseException as exc:  # report anything to the waiting parent, then exit
         if ready_fd >= 0:

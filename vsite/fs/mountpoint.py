@@ -8,6 +8,7 @@ Everything here reads the kernel's mount table and the registry, and runs
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import signal
@@ -28,15 +29,46 @@ def check_fuse() -> None:
 
 
 def _dead_mount(path: str) -> bool:
-    """True if ``path`` is a FUSE mount whose daemon is gone (ENOTCONN).
+    """True if ``path`` is a FUSE mount whose daemon is gone.
 
     statfs, unlike stat, is never answered from the kernel's attribute cache.
+    ENOTCONN once the kernel has aborted the connection; ECONNABORTED while it
+    is aborting it (the daemon's last thread is still exiting).
     """
     try:
         os.statvfs(path)
     except OSError as exc:
-        return exc.errno == errno.ENOTCONN
+        return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
     return False
+
+
+class Claim:
+    """An exclusive hold on one mount point, from its checks until its mount answers.
+
+    Without it, two ``vsite mount`` of the same target (workers started at
+    once) could both find it empty and stack two mounts. An flock on a file in
+    the registry: released by :meth:`release` or when the process ends.
+    """
+
+    def __init__(self, target: str) -> None:
+        path = registry.record_path(target).with_suffix(".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise MountError(f"cannot write the mount registry {path.parent}: {exc.strerror}") from None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def prepare_target(target: str) -> tuple[str, bool]:
@@ -47,7 +79,7 @@ def prepare_target(target: str) -> tuple[str, bool]:
     """
     path = registry.canonical_target(target)
     fstype = registry.mount_fstype(path)
-    if fstype == registry.FSTYPE or _dead_mount(path):
+    if fstype == registry.FSTYPE:
         record = registry.read_record(path)
         if _dead_mount(path) or (record and not registry.daemon_alive(record)):
             raise MountError(f"{path} is a vsite mount whose daemon died: run `vsite unmount {path}`")
@@ -86,10 +118,10 @@ def unmount(target: str, *, timeout: float = 10.0) -> None:
         raise MountError(f"{path} is not a vsite mount")
     check_fuse()
     daemon_alive = record is not None and registry.daemon_alive(record)
-    if not daemon_alive or _dead_mount(path):
-        done = _fusermount("-u", "-z", path)
+    if _dead_mount(path) or (record is not None and not daemon_alive):
+        done = _fusermount("-u", "-z", path)  # nothing serves it: detach whatever holds it
     else:
-        done = _fusermount("-u", path)
+        done = _fusermount("-u", path)  # served (by us, or by a daemon of another registry)
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["fusermount3 failed"])[-1]
         raise MountError(f"cannot unmount {path}: {why}")
@@ -110,8 +142,9 @@ class MountState:
     stats: dict
 
 
-def survey() -> list[MountState]:
-    """Every vsite mount the registry or the kernel knows; stale records are dropped."""
+def survey(*, everything: bool = False) -> list[MountState]:
+    """The registry's mounts (stale records are dropped); with ``everything``, also
+    the vsite mounts the kernel shows that no record of this registry names."""
     states = []
     seen = set()
     for record in registry.records():
@@ -124,7 +157,7 @@ def survey() -> list[MountState]:
         state = "mounted" if mounted and alive else ("dead-daemon" if mounted else "unmounting")
         stats = fresh_stats(record) if state == "mounted" else registry.read_stats(record.target)
         states.append(MountState(record.target, state, record, stats))
-    for path in registry.vsite_mounts():
+    for path in registry.vsite_mounts() if everything else ():
         if path not in seen:
             states.append(MountState(path, "unregistered", None, {}))
     return states

@@ -74,25 +74,18 @@ def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     return handler
 
 
-def _read_only(name: str) -> Callable[..., Any]:
-    """A handler for a modifying request: always EROFS (counted like the rest)."""
+_STOP = (errno.ENOSYS, "ENOSYS, so the kernel stops sending it.")
+_READ_ONLY = (errno.EROFS, "the view is read-only.")
+
+
+def _refuse(name: str, err: int, why: str) -> Callable[..., Any]:
+    """A counted handler that always answers ``err``."""
 
     def body(self: "ViewOperations", *args: Any) -> Any:
-        raise FUSEError(errno.EROFS)
+        raise FUSEError(err)
 
     body.__name__ = name
-    body.__doc__ = f"{name}: the view is read-only."
-    return _handler(body)
-
-
-def _unsupported(name: str) -> Callable[..., Any]:
-    """A handler answering ENOSYS, after which the kernel stops sending the request."""
-
-    def body(self: "ViewOperations", *args: Any) -> Any:
-        raise FUSEError(errno.ENOSYS)
-
-    body.__name__ = name
-    body.__doc__ = f"{name}: ENOSYS, so the kernel stops asking."
+    body.__doc__ = f"{name}: {why}"
     return _handler(body)
 
 
@@ -317,21 +310,21 @@ class ViewOperations(pyfuse3.Operations):
 
     # -- requests the kernel stops sending after ENOSYS --------------------
 
-    flush = _unsupported("flush")
-    fsync = _unsupported("fsync")
-    fsyncdir = _unsupported("fsyncdir")
+    flush = _refuse("flush", *_STOP)
+    fsync = _refuse("fsync", *_STOP)
+    fsyncdir = _refuse("fsyncdir", *_STOP)
 
     # -- everything that would modify the tree -----------------------------
 
-    setattr = _read_only("setattr")
-    mknod = _read_only("mknod")
-    mkdir = _read_only("mkdir")
-    unlink = _read_only("unlink")
-    rmdir = _read_only("rmdir")
-    symlink = _read_only("symlink")
-    rename = _read_only("rename")
-    link = _read_only("link")
-    write = _read_only("write")
-    create = _read_only("create")
-    setxattr = _read_only("setxattr")
-    removexattr = _read_only("removexattr")
+    setattr = _refuse("setattr", *_READ_ONLY)
+    mknod = _refuse("mknod", *_READ_ONLY)
+    mkdir = _refuse("mkdir", *_READ_ONLY)
+    unlink = _refuse("unlink", *_READ_ONLY)
+    rmdir = _refuse("rmdir", *_READ_ONLY)
+    symlink = _refuse("symlink", *_READ_ONLY)
+    rename = _refuse("rename", *_READ_ONLY)
+    link = _refuse("link", *_READ_ONLY)
+    write = _refuse("write", *_READ_ONLY)
+    create = _refuse("create", *_READ_ONLY)
+    setxattr = _refuse("setxattr", *_READ_ONLY)
+    removexattr = _refuse("removexattr", *_READ_ONLY)

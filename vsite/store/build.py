@@ -24,7 +24,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import build as _build_pkg
 
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
@@ -76,9 +75,12 @@ def source_dir(item: PlanItem) -> Path:
 def source_key(item: PlanItem) -> str:
     """Entry key of a built item: a hash of what the build is made from."""
     if item.kind == "sdist":
-        if item.sdist is None or not item.sdist.sha256:
+        if item.sdist is not None and item.sdist.sha256:
+            ident = item.sdist.sha256
+        elif item.sdist is not None and item.sdist.path and Path(item.sdist.path).is_file():
+            ident = hashlib.sha256(Path(item.sdist.path).read_bytes()).hexdigest()  # a local sdist
+        else:
             raise StoreError(f"{_what(item)} needs a build from an sdist the lock gives no sha256 for")
-        ident = item.sdist.sha256
     elif item.kind == "git":
         commit = item.source.get("commit_id") or (item.source.get("url", "").rpartition("#")[2])
         if not commit:
@@ -140,7 +142,9 @@ def build_wheel(item: PlanItem, executable: str, work: Path, fetch_sdist) -> Pat
     out.mkdir()
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     env = dict(os.environ, **({"UV": uv} if uv else {}))
-    vsite_site = str(Path(_build_pkg.__file__).resolve().parent.parent)
+    import build as build_pkg  # here, not at module level: only builds need it
+
+    vsite_site = str(Path(build_pkg.__file__).resolve().parent.parent)
     try:
         proc = subprocess.run(
             [executable, "-c", _BUILD, vsite_site, distribution, str(src), str(out), "uv" if uv else "pip"],

@@ -17,7 +17,10 @@ skipped, as ``compileall`` in pip/uv does quietly.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from vsite.errors import StoreError
@@ -60,3 +63,35 @@ def compile_tree(executable: str, site: Path, out: Path) -> int:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise StoreError(f"compiling bytecode with {executable} failed: {last}")
     return int(proc.stdout.strip() or 0)
+
+
+def check_tree(site: Path, out: Path, cache_tag: str) -> str | None:
+    """Why the compiled mirror ``out`` of ``site`` is damaged, or None.
+
+    Unchecked-hash pycs are never re-validated at import, so ``cache verify``
+    does it: every pyc must be an unchecked-hash pyc of an existing source;
+    for vsite's own interpreter's tag the magic number and the source hash
+    (``importlib.util.source_hash``, keyed by the magic number) are checked
+    too. Other tags' source hashes need their own interpreter and are not.
+    """
+    mine = cache_tag == sys.implementation.cache_tag
+    suffix = f".{cache_tag}.pyc"
+    for dirpath, _dirs, files in os.walk(out):
+        for name in files:
+            pyc = Path(dirpath, name)
+            rel = pyc.relative_to(out)
+            if pyc.parent.name != "__pycache__" or not name.endswith(suffix):
+                return f"bytecode {cache_tag}: unexpected file {rel.as_posix()}"
+            source = site / rel.parent.parent / (name[: -len(suffix)] + ".py")
+            try:
+                header = pyc.read_bytes()[:16]
+                code = source.read_bytes() if mine else b""
+            except OSError:
+                return f"bytecode {cache_tag}: {rel.as_posix()} has no source or is unreadable"
+            if len(header) < 16 or int.from_bytes(header[4:8], "little") != 0b01:
+                return f"bytecode {cache_tag}: {rel.as_posix()} is not an unchecked-hash pyc"
+            if mine and (header[:4] != importlib.util.MAGIC_NUMBER or header[8:16] != importlib.util.source_hash(code)):
+                return f"bytecode {cache_tag}: {rel.as_posix()} does not match its source"
+            if not mine and not source.is_file():
+                return f"bytecode {cache_tag}: {rel.as_posix()} has no source or is unreadable"
+    return None

@@ -30,7 +30,7 @@ from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store import usage
 from vsite.store.atomic import clean_debris, flocked, rename_into_place, work_dir
 from vsite.store.build import build_wheel, source_key
-from vsite.store.bytecode import compile_tree
+from vsite.store.bytecode import check_tree, compile_tree
 from vsite.store.download import download
 from vsite.store.index import EntrySummary, read_files, read_summary
 from vsite.store.layout import StoreLayout
@@ -89,7 +89,8 @@ class Store:
     # -- keys and reading -------------------------------------------------
 
     def key(self, item: PlanItem) -> str | None:
-        """The entry key of ``item``: the wheel's sha256; None for virtual items."""
+        """The entry key of ``item``: the wheel's sha256 (hashed for a local wheel the lock
+        gives none), a source hash for items built from source, None for virtual items."""
         if item.kind == "virtual":
             return None
         if item.kind != "wheel":
@@ -144,6 +145,15 @@ class Store:
         progress: Progress | None = None,
     ) -> FetchReport:
         """Make every item of ``plan`` present and compiled for ``target``."""
+        try:
+            return self._fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
+        except OSError as exc:  # the store itself: unwritable, disk full
+            where = exc.filename or self.layout.root
+            raise StoreError(f"cannot use the store at {where}: {exc.strerror or exc}") from None
+
+    def _fetch(
+        self, plan: Plan, target: Target, *, offline: bool, jobs: int, progress: Progress | None
+    ) -> FetchReport:
         clean_debris(self.layout.tmp_dir())
         keyed = [(item, self.key(item)) for item in plan.items]
         usage.record_lock(
@@ -349,7 +359,7 @@ class Store:
         return out
 
     def verify(self, keys: Iterable[str] | None = None) -> list[tuple[str, str]]:
-        """Rehash entries (default: all); return ``(key, reason)`` for each corrupt one."""
+        """Rehash entries and check their bytecode (default: all); return ``(key, reason)`` for each corrupt one."""
         problems = []
         for key in sorted(keys) if keys is not None else self.keys():
             reason = self._verify_entry(key)
@@ -386,6 +396,13 @@ class Store:
                     rel = Path(dirpath, name).relative_to(base).as_posix()
                     if (scheme, rel) not in expected:
                         return f"unexpected file {scheme}/{rel}"
+        bytecode_root = self.layout.base / "bytecode"
+        for tag in sorted(os.listdir(bytecode_root)) if bytecode_root.is_dir() else ():
+            pyc_dir = self.layout.bytecode_dir(tag, key)
+            if pyc_dir.is_dir():
+                reason = check_tree(entry / "site", pyc_dir, tag)
+                if reason:
+                    return reason
         return None
 
     def gc(self, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: bool = False) -> list[tuple[str, str]]:

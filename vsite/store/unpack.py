@@ -24,6 +24,7 @@ import json
 import os
 import posixpath
 import stat
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -121,6 +122,16 @@ class _RecordedStream:
 class _CheckedWheelFile(WheelFile):
     """installer's WheelFile, handing each stream out with its RECORD entry."""
 
+    def member_names(self) -> list[str]:
+        return self._zipfile.namelist()
+
+    def dir_names(self) -> list[str]:
+        return [n.rstrip("/") for n in self._zipfile.namelist() if n.endswith("/")]
+
+    def is_executable(self, name: str) -> bool:
+        mode = self._zipfile.getinfo(name).external_attr >> 16
+        return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+
     def get_contents(self):  # type: ignore[override]
         for elements, stream, is_executable in super().get_contents():
             yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
@@ -166,8 +177,10 @@ class _EntryDestination(WheelDestination):
                     size += len(buf)
         except FileExistsError:
             raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise _fail(self.wheel, f"cannot read {rel}: {exc}") from None
+        except OSError as exc:  # the store's side: disk full, permissions
+            raise StoreError(f"cannot write {self.wheel}'s {rel} into the store: {exc.strerror or exc}") from None
         if record is not None:
             if record.hash_ is None or record.size is None:
                 raise _fail(self.wheel, f"RECORD lacks hash or size of {record.path}")
@@ -222,7 +235,7 @@ def unpack_tree(tree: Path, filename: str, sha256: str, size: int, dest: Path) -
     return _install_into(source, filename, sha256, size, dest)
 
 
-def _install_into(source: WheelSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
     try:
         dist_info = source.dist_info_dir
         # Names only: every member listed in RECORD. Contents are checked while
@@ -238,16 +251,23 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
     (dest / "site").mkdir()
     destination = _EntryDestination(dest, filename)
     try:
-        install(source, destination, {})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # installer's __pycache__ notice
+            install(source, destination, {})
+        if any("/__pycache__/" in f"/{name}" for name in source.member_names()):
+            _write_pycache_members(source, destination, filename)
+        _make_dirs(source, dest, filename)
     except StoreError:
         raise
     except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
+    record_mode = 0o755 if source.is_executable(record_path) else 0o644  # uv keeps RECORD's mode
     (dest / "site" / record_path).write_bytes(record_bytes)
+    os.chmod(dest / "site" / record_path, record_mode)
     destination.files[("site", record_path)] = FileRecord(
-        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}"
+        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}", record_mode
     )
     files = sorted(destination.files.values(), key=lambda f: (f.scheme, f.path))
     summary = EntrySummary(
@@ -258,16 +278,47 @@ def _install_into(source: WheelSource, filename: str, sha256: str, size: int, de
         size=size,
         dist_info=dist_info,
         root_is_purelib=wheel_meta["Root-Is-Purelib"] == "true",
-        top_level=tuple(sorted({f.path.split("/", 1)[0] for f in files if f.scheme == "site"})),
+        top_level=tuple(sorted(os.listdir(dest / "site"))),  # empty dirs of the wheel count
         entry_points=destination.entry_points,
         scripts=tuple(f.path for f in files if f.scheme == "scripts"),
-        has_headers=any(f.scheme == "headers" for f in files),
-        has_data=any(f.scheme == "data" for f in files),
+        has_headers=(dest / "headers").is_dir(),
+        has_data=(dest / "data").is_dir(),
         file_count=len(files),
     )
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
     return summary
+
+
+def _write_pycache_members(source: _CheckedWheelFile | _TreeSource, destination: _EntryDestination, wheel: str) -> None:
+    """Install members inside ``__pycache__`` dirs, which installer skips but uv installs.
+
+    The view must match ``uv sync`` file for file (checked with uv 0.13.9: a
+    wheel's ``pkg/__pycache__/x.pyc`` is installed). Only walks the archive
+    again when there are such members.
+    """
+    for elements, stream, is_executable in source.get_contents():
+        path = elements[0]
+        if "__pycache__" in path.split("/")[:-1]:
+            destination.write_file(*_scheme_of(path, source.data_dir, wheel), stream, is_executable)
+
+
+def _scheme_of(path: str, data_dir: str, wheel: str) -> tuple[str, str]:
+    """installer's scheme and scheme-relative path of an archive path (``purelib`` for the root)."""
+    if path == data_dir or path.startswith(data_dir + "/"):
+        scheme, _, rel = path[len(data_dir) + 1 :].partition("/")
+        if scheme not in _SCHEME_DIRS:
+            raise _fail(wheel, f"{path} is not contained in a valid .data subdirectory")
+        return scheme, rel
+    return "purelib", path
+
+
+def _make_dirs(source: _CheckedWheelFile | _TreeSource, dest: Path, wheel: str) -> None:
+    """Create the archive's directory entries: uv creates them, empty ones included."""
+    for name in source.dir_names():
+        scheme, rel = _scheme_of(name, source.data_dir, wheel)
+        if rel:
+            (dest / _SCHEME_DIRS[scheme] / rel).mkdir(parents=True, exist_ok=True)
 
 
 def screen_tree(tree: Path, wheel: str) -> None:
@@ -301,6 +352,20 @@ class _TreeSource(WheelSource):
     @property
     def dist_info_dir(self) -> str:
         return self._dist_info
+
+    def member_names(self) -> list[str]:
+        return self._files
+
+    def is_executable(self, name: str) -> bool:
+        return bool(os.stat(self._tree / name).st_mode & 0o111)
+
+    def dir_names(self) -> list[str]:
+        """Empty dirs only: others are implied by their files, and uv's unzip made these from entries."""
+        return sorted(
+            Path(dirpath).relative_to(self._tree).as_posix()
+            for dirpath, dirnames, filenames in os.walk(self._tree)
+            if not dirnames and not filenames and dirpath != str(self._tree)
+        )
 
     @property
     def dist_info_filenames(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Find a wheel in the user's uv cache, only where uv recorded the same sha256.
 
-What uv keeps (uv 0.9, cache layout ``wheels-v8`` / ``archive-v0``, checked on
+What uv keeps (uv 0.13.9, cache layout ``wheels-v8`` / ``archive-v0``, checked on
 this machine): not the wheel file, but
 
 * ``archive-v0/<id>/`` -- the wheel unzipped as is (``.data`` not relocated,

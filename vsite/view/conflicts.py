@@ -4,9 +4,9 @@ uv installs wheels in parallel and lets the last writer win, so which copy of a
 conflicting file survives is a race there (uv's own preview warning says so);
 vsite picks deterministically: the package later in plan order wins, as a
 serial install in plan order would leave it. Conflicts are noted lazily where
-the view merges directories; :func:`complete_report` finds them all from the
-``files.json`` of the packages that share a top-level name (plus bin/ and the
-venv's data scheme).
+the view merges directories; ``MergedView.conflicts()`` finds them all with the
+functions here, from the ``files.json`` of the packages that share a top-level
+name (plus bin/ and the venv's data scheme).
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def file_dir_clashes(claims: Mapping[str, Sequence[Claim]], owners: Mapping[int,
 
 
 def merge_reports(complete: Iterable[Conflict], found: Iterable[Conflict]) -> list[Conflict]:
-    """The complete report, plus what merge points found that it cannot see (file vs dir)."""
+    """The complete report, plus what merge points found beyond it (a package's
+    data file over a venv skeleton file such as ``bin/activate``)."""
     by_path = {c.path: c for c in found}
     by_path.update({c.path: c for c in complete})
     return sorted(by_path.values(), key=lambda c: c.path)

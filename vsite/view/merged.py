@@ -189,6 +189,16 @@ class MergedView(MergedTree):
         return merge_reports(complete_report, found)
 
 
+def root_project(plan: Plan) -> str | None:
+    """The name of the project the lock belongs to (the item whose source is the
+    lock's directory), which ``uv sync`` uses as the venv prompt."""
+    lock_dir = os.path.dirname(plan.lock_path)
+    for item in plan.items:
+        if item.kind in ("virtual", "editable", "directory") and item.source.get("path") == lock_dir:
+            return item.name
+    return None
+
+
 def build_view(
     plan: Plan,
     store: EntrySource,
@@ -202,7 +212,8 @@ def build_view(
     ``entry_dir(item)`` and ``bytecode_dir(item, cache_tag)``).
 
     ``venv_root`` (absolute) makes the root a whole venv to be mounted there;
-    ``prompt`` is the venv prompt (uv sync uses the project name); ``mtime_ns``
+    ``prompt`` is the venv prompt (default: the lock's own project, as uv sync
+    writes it; none if the plan has no such item); ``mtime_ns``
     is the fixed mtime of directories and generated files (default: now).
     Raises StoreError if a package is missing from the store.
     """
@@ -214,6 +225,6 @@ def build_view(
         packages,
         target,
         venv_root=os.path.normpath(venv_root) if venv_root else None,
-        prompt=prompt,
+        prompt=prompt if prompt is not None else root_project(plan),
         mtime_ns=mtime_ns,
     )

@@ -1,0 +1,44 @@
+#!/bin/sh
+# vsite-worker.sh: run a worker in a lock's environment, on the lock's shared vsite mount.
+#
+#   vsite-worker.sh LOCK [--] CMD [ARG...]
+#   VSITE_LOCK=LOCK vsite-worker.sh CMD [ARG...]
+#
+# Usable as a Ray, Slurm or container entrypoint. It joins (or starts) the
+# shared mount with a lease held by this process's pid, puts the venv first on
+# PATH and execs CMD under that same pid: CMD receives the signals the
+# entrypoint receives (SIGTERM, SIGINT) and the exit status is CMD's. When CMD
+# ends -- normally, by a signal or by SIGKILL -- the pid is gone, the daemon
+# drops the lease at once and unmounts after the grace period if no other
+# worker holds one.
+#
+# Environment: VSITE (the vsite command, default `vsite`), VSITE_LOCK,
+# VSITE_OPTS (plan options, e.g. "--extra gpu --python /usr/bin/python3.12",
+# split on spaces), VSITE_GRACE (seconds), VSITE_RUNTIME_DIR, VSITE_CACHE_DIR.
+set -eu
+
+vsite=${VSITE:-vsite}
+if [ -n "${VSITE_LOCK:-}" ]; then
+    lock=$VSITE_LOCK
+elif [ $# -gt 0 ]; then
+    lock=$1
+    shift
+else
+    echo "usage: vsite-worker.sh LOCK [--] CMD [ARG...]  (or VSITE_LOCK=LOCK vsite-worker.sh CMD...)" >&2
+    exit 2
+fi
+if [ "${1:-}" = "--" ]; then
+    shift
+fi
+if [ $# -eq 0 ]; then
+    echo "vsite-worker.sh: no command to run" >&2
+    exit 2
+fi
+
+# shellcheck disable=SC2086  # VSITE_OPTS is a list of options
+venv=$("$vsite" mount --shared --pid $$ ${VSITE_OPTS:-} "$lock")
+VIRTUAL_ENV=$venv
+PATH=$venv/bin:$PATH
+export VIRTUAL_ENV PATH
+unset PYTHONHOME
+exec "$@"
