@@ -200,3 +200,55 @@ def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
             assert seen["pygmentize"] == os.path.join(prefix, "bin", "pygmentize")
             prefixes.add(prefix)
     assert len(prefixes) == 2, "one mount per node"
+
+    # Released when the job's workers are gone: end the job (the driver); its workers exit, the mounts go.
+    ray.shutdown()
+    deadline = time.monotonic() + 120
+    while _vsite_mounts_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _vsite_mounts_under(tmp_path)
+
+
+def test_worker_prefix_holds_the_mount_with_the_workers_own_pid(tmp_path, monkeypatch):
+    """The start-command words: hold.py sends `hold <pid>` where pid is the process that then execs."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from vsite.ray.env import Lease
+    from vsite.shared.env import SharedEnv
+
+    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "rt"))
+    env = SharedEnv("k" * 24)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(env.address)
+    server.listen(1)
+    seen = []
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            seen.append(conn.recv(4096).decode())
+            conn.sendall(f"ok {env.venv}\n".encode())
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    lease = Lease(env.venv, EnvSpec(str(DEMO_LOCK)))
+    words = lease.worker_prefix() + ["exec", sys.executable, "-c", "'import os; print(os.getpid())'"]
+    done = subprocess.run(["bash", "-c", " ".join(words)], capture_output=True, text=True, timeout=60)
+    thread.join(5)
+    server.close()
+    assert done.returncode == 0, done.stderr
+    assert seen == [f"hold {done.stdout.strip()}\n"]
+
+
+def test_hold_fails_without_a_daemon(tmp_path):
+    import subprocess
+    import sys
+
+    from vsite.ray.env import HOLD
+
+    address = b"\0vsite-test-nobody-listens-" + tmp_path.name.encode()
+    done = subprocess.run([sys.executable, "-I", "-S", HOLD, address.hex(), "1"], capture_output=True)
+    assert done.returncode == 1

@@ -1,94 +1,94 @@
-"""One mounted environment per node and lock, for Ray's runtime env agent (blocking, no Ray import).
+"""One shared mount per node and environment, for Ray's runtime env agent (blocking, no Ray import).
 
-``env_for(spec)`` returns a :class:`Lease` on the environment's mount: its venv
-path, held until ``close()``. The mount is made by running ``vsite`` in a
-subprocess, never by forking the caller: the caller is Ray's agent, a
-multi-threaded gRPC server that must not be forked.
+``env_for(spec)`` joins (or starts) the environment's shared mount (vsite.shared,
+the one ``vsite run`` and ``vsite mount --shared`` use) and returns a
+:class:`Lease`: the venv path, and a connection lease the caller (the agent)
+holds until ``close()``. Each worker holds the mount for its own life through
+``Lease.worker_prefix()``, the start-command words that take a pid lease with
+the worker's pid; so the mount lives while any worker runs and goes a grace
+period after the last one (and after the agent's lease). The mount is started
+by running ``vsite`` in a subprocess, never by forking the caller: Ray's agent
+is a multi-threaded gRPC server that must not be forked.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import os
+import shlex
+import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from vsite.errors import MountError, VsiteError
-from vsite.fs import mountpoint, registry
-from vsite.paths import runtime_dir
 from vsite.ray.spec import EnvSpec
+from vsite.shared import client
+from vsite.shared.env import SharedEnv
 
 MOUNT_TIMEOUT = 3600.0  # seconds a first mount may take (a cold fetch of a large lock)
+HOLD = str(Path(__file__).with_name("hold.py"))
 
 
-def _vsite(*args: str) -> None:
-    """Run ``vsite ARGS`` with this interpreter; a failure becomes its one-line message."""
-    done = subprocess.run(
-        [sys.executable, "-m", "vsite", *args], capture_output=True, text=True, timeout=MOUNT_TIMEOUT
-    )
+def _vsite_command(spec: EnvSpec) -> list[str]:
+    """``python -m vsite mount --shared LOCK [options]`` with this interpreter (the one that has vsite)."""
+    return [sys.executable, "-m", "vsite", "mount", "--shared", *spec.cli_args()]
+
+
+def _shared_mount(spec: EnvSpec) -> str:
+    """Join or start the shared mount; its venv path. The command's lease ends when it exits.
+
+    ``sh`` execs vsite under its own pid, so ``--pid $$`` names vsite itself.
+    """
+    command = ["/bin/sh", "-c", 'exec "$@" --pid $$', "sh", *_vsite_command(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=MOUNT_TIMEOUT)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.startswith("vsite: ") and "warning" not in line]
         message = lines[-1][len("vsite: "):] if lines else (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise VsiteError(message, exit_code=done.returncode)
-
-
-def _key(spec: EnvSpec) -> str:
-    raw = json.dumps([spec.lock, spec.python, spec.options.to_json()], sort_keys=True)
-    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+    return done.stdout.strip().splitlines()[-1]
 
 
 @dataclass
 class Lease:
-    """A hold on a node's mount of one environment; ``venv`` is valid until ``close()``."""
+    """The agent's hold on one node's shared mount; ``venv`` stays the mount's path after ``close()``."""
 
     venv: str
-    key: str
+    spec: EnvSpec
+    sock: socket.socket | None = field(default=None, repr=False)
 
     @property
     def python(self) -> str:
         return os.path.join(self.venv, "bin", "python")
 
+    def worker_prefix(self) -> list[str]:
+        """Shell words to put before a worker's ``exec python ...``: hold the mount for the worker's life.
+
+        ``$$`` is the shell that then execs the worker, so the pid is the
+        worker's. The quick path (hold.py, a bare interpreter and one round
+        trip) needs the mount live; if it is gone (every worker ended, the
+        grace period passed) the slow path mounts it again.
+        """
+        address = SharedEnv(Path(self.venv).parent.name).address.hex()
+        quick = [shlex.quote(w) for w in (sys.executable, "-I", "-S", HOLD, address)] + ["$$"]
+        slow = [shlex.quote(w) for w in _vsite_command(self.spec)] + ["--pid", "$$"]
+        return [*quick, "2>/dev/null", "||", *slow, ">/dev/null", "&&"]
+
     def close(self) -> None:
-        """Unmount (a busy mount is detached lazily: workers still on it keep their files)."""
-        with _locked(self.key):
-            if registry.mount_fstype(self.venv) == registry.FSTYPE:
-                try:
-                    mountpoint.unmount(self.venv)
-                except MountError:
-                    subprocess.run(["fusermount3", "-u", "-z", self.venv], capture_output=True)
-                    registry.remove(self.venv)
-
-
-class _locked:
-    """flock on ``runtime_dir()/ray/<key>.lock``: one agent at a time mounts or unmounts an environment."""
-
-    def __init__(self, key: str) -> None:
-        self.path = runtime_dir() / "ray" / f"{key}.lock"
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc) -> None:
-        os.close(self.fd)
+        """Drop the agent's hold (idempotent); workers' own leases keep the mount while they run."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 def env_for(spec: EnvSpec) -> Lease:
-    """Mount ``spec``'s environment as a venv at this node's stable path (or reuse the live mount)."""
-    key = _key(spec)
-    venv = str(runtime_dir() / "ray" / key / "venv")
-    with _locked(key):
-        live = registry.read_record(venv)
-        if registry.mount_fstype(venv) == registry.FSTYPE and live is not None and registry.daemon_alive(live):
-            return Lease(venv, key)
-        if registry.mount_fstype(venv) is not None:  # a dead daemon's mount
-            mountpoint.unmount(venv)
-        _vsite("mount", *spec.cli_args(), venv, "--venv")
-    return Lease(venv, key)
+    """Join or start ``spec``'s shared mount on this node and hold it (a connection lease)."""
+    for _ in range(2):  # a mount whose grace period ran out between the two steps: start it again
+        venv = _shared_mount(spec)
+        sock = client.lease(SharedEnv(Path(venv).parent.name), "hold 0")
+        if sock is not None:
+            return Lease(venv, spec, sock)
+    raise MountError(f"the shared mount of {spec.lock} went away while joining it")
 
 
 def ray_mismatch(spec: EnvSpec, version: str) -> str | None:

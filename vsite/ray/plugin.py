@@ -8,17 +8,23 @@ Ray's runtime env agent (one per node) then calls, for each job, task or
 actor whose runtime_env has a ``vsite`` field:
 
 - ``validate`` -- the field's shape (vsite.ray.spec), before anything runs;
-- ``get_uris`` -- one URI per (field value, working_dir): Ray counts, per
-  URI, the jobs and workers that use it;
-- ``create`` -- once per URI while it is in use: mount the environment on
-  this node (fetching what the store lacks) and hold a lease on the mount;
-- ``modify_context`` -- for every worker: start it with the mount's
-  ``bin/python`` and the venv's ``bin`` first on PATH;
-- ``delete_uri`` -- when no job or worker uses the URI any more: release the
-  lease. The plugin sets Ray's per-plugin cache size to 0 unless the user
-  set ``RAY_RUNTIME_ENV_VSITE_CACHE_SIZE_GB``, so this happens as soon as
-  the job's workers are gone (a mount takes no disk space of its own; each
-  counts as one byte in Ray's cache accounting).
+- ``get_uris`` -- one URI per (field value, working_dir), Ray's cache key;
+- ``create`` -- once per URI while Ray caches it: join or start this node's
+  shared mount of the environment (fetching what the store lacks) and hold
+  it for the hand-off (below);
+- ``modify_context`` -- for every worker start: the worker runs the mount's
+  ``bin/python``, with the venv's ``bin`` first on PATH, and its start
+  command first takes a lease on the mount with the worker's own pid;
+- ``delete_uri`` -- when Ray drops the URI: release the agent's hold.
+
+The mount's life is the workers' life: each worker's pid lease ends when the
+worker exits, and the mount goes a grace period after the last lease. The
+agent's own hold only bridges the gap between mounting and the first
+workers' leases: it ends HANDOFF seconds after the start command is
+prepared (Ray caches that command per runtime_env and reuses it without
+calling the plugin), or at ``delete_uri``. It does not rely on Ray's reference counts, which can
+keep a URI "in use" after every worker of a job is gone. A worker that
+starts after the mount went away mounts it again from its start command.
 
 Mounting runs in a thread (``create`` is a coroutine on the agent's event
 loop) and in a subprocess (the agent must not fork).
@@ -40,7 +46,7 @@ from vsite.errors import VsiteError
 from vsite.ray import env, spec
 
 _WORKING_DIR_VAR = "RAY_RUNTIME_ENV_CREATE_WORKING_DIR"  # set by Ray while plugins create, if working_dir is given
-_CACHE_SIZE_VAR = f"RAY_RUNTIME_ENV_{spec.FIELD.upper()}_CACHE_SIZE_GB"
+HANDOFF = 10.0  # seconds the agent holds a mount after preparing the workers' start command
 # Fields that also choose the worker's interpreter or packages: one of them with vsite is a contradiction.
 _EXCLUSIVE = ("pip", "uv", "conda", "py_executable", "container", "image_uri")
 
@@ -51,9 +57,8 @@ class VsitePlugin(RuntimeEnvPlugin):
     name = spec.FIELD
 
     def __init__(self) -> None:
-        # Read by Ray right after it creates the plugin, to size this plugin's URI cache.
-        os.environ.setdefault(_CACHE_SIZE_VAR, "0")
         self.leases: dict[str, env.Lease] = {}
+        self.handoffs: dict[str, asyncio.TimerHandle] = {}
 
     @staticmethod
     def validate(runtime_env_dict: dict) -> None:
@@ -85,13 +90,20 @@ class VsitePlugin(RuntimeEnvPlugin):
         return 1
 
     def modify_context(self, uris: List[str], runtime_env, context: RuntimeEnvContext, logger: logging.Logger) -> None:
-        lease = self.leases[uris[0]]
+        uri = uris[0]
+        lease = self.leases[uri]
+        context.command_prefix += lease.worker_prefix()
         context.py_executable = lease.python
         context.env_vars["VIRTUAL_ENV"] = lease.venv
         context.env_vars["PATH"] = f"{lease.venv}/bin:" + context.env_vars.get("PATH", "${PATH}")
+        if uri in self.handoffs:
+            self.handoffs.pop(uri).cancel()
+        self.handoffs[uri] = asyncio.get_running_loop().call_later(HANDOFF, lease.close)
 
     def delete_uri(self, uri: str, logger: logging.Logger) -> float:
         lease = self.leases.pop(uri, None)
+        if uri in self.handoffs:
+            self.handoffs.pop(uri).cancel()
         if lease is None:
             return 0
         lease.close()
