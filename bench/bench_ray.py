@@ -6,6 +6,9 @@ packages, for:
 
 - ``vsite``: ``runtime_env={"vsite": {"lock": LOCK}}`` (the plugin mounts the
   environment once per node; every worker starts on the mount's python);
+- ``vsite run``: ``runtime_env={"py_executable": "vsite run LOCK -- python"}``,
+  no plugin: every worker joins the shared mount itself (vsite run's
+  click-free fast path once the mount is live);
 - ``uv``: ``runtime_env={"py_executable": "uv run --frozen --project .
   --python PY", "working_dir": DIR}`` with DIR holding the lock and its
   pyproject.toml (Ray's documented uv integration: every worker starts
@@ -18,8 +21,8 @@ Each round starts one local Ray per variant (its own session; Ray's start is
 not timed, and ``eager_install`` is off so nothing of the environment is set
 up before the first task) and runs two batches: the first batch pays for the
 environment (vsite: mount from a warm store; uv: create the working_dir's
-.venv from a warm uv cache), the second finds it in place. Variants
-alternate (vsite first in odd rounds, uv first in even ones). Ray binds
+.venv from a warm uv cache), the second finds it in place. The order
+of the variants rotates from round to round. Ray binds
 127.0.0.1 only. The store is filled by ``vsite fetch`` and uv's cache warmed
 by a ``uv sync`` in a scratch copy before the first round (not timed).
 
@@ -91,17 +94,19 @@ def main() -> None:
             return sys.prefix
 
         uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+        vsite_cmd = shutil.which("vsite", path=str(Path(sys.executable).parent))
         lazy = {"config": {"eager_install": False}}  # nothing is set up before the first task: all of it is timed
         variants = {
             "vsite": {**vsite.ray.runtime_env(str(lock)), **lazy},
+            "vsite run": {"py_executable": f"{vsite_cmd} run {lock} -- python", **lazy},
             "uv": {"py_executable": f"{uv} run --frozen --project . --python {sys.executable}", "working_dir": str(work), **lazy},
         }
         times: dict[str, dict[str, list[float]]] = {name: {"first": [], "second": []} for name in variants}
         for r in range(args.rounds):
-            order = list(variants) if r % 2 == 0 else list(reversed(variants))
+            order = list(variants)[r % len(variants):] + list(variants)[:r % len(variants)]
             for name in order:
                 ray.init(num_cpus=args.cpus, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-                         _temp_dir=str(scratch / f"ray{r}{name}"), log_to_driver=False, runtime_env=variants[name])
+                         _temp_dir=str(scratch / f"ray{r}{name.replace(' ', '-')}"), log_to_driver=False, runtime_env=variants[name])
                 for batch in ("first", "second"):
                     elapsed, prefixes = _round(ray, work_unit, args.tasks)
                     times[name][batch].append(elapsed)

@@ -252,3 +252,21 @@ def test_hold_fails_without_a_daemon(tmp_path):
     address = b"\0vsite-test-nobody-listens-" + tmp_path.name.encode()
     done = subprocess.run([sys.executable, "-I", "-S", HOLD, address.hex(), "1"], capture_output=True)
     assert done.returncode == 1
+
+
+def test_plugin_refuses_other_interpreter_fields_and_keys_uris_by_field():
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    from ray.runtime_env import RuntimeEnv
+
+    from vsite.ray.plugin import VsitePlugin
+
+    field = {"lock": "/x/uv.lock"}
+    env = RuntimeEnv(vsite=field, env_vars={"A": "1"})
+    VsitePlugin.validate(env)
+    assert VsitePlugin().get_uris(env) == [uri(field, None)]
+    assert VsitePlugin().get_uris(RuntimeEnv(env_vars={"A": "1"})) == []
+    for other in ({"pip": ["six"]}, {"py_executable": "python3"}, {"uv": ["six"]}):
+        with pytest.raises(ValueError, match=f"cannot be combined with '{next(iter(other))}'"):
+            VsitePlugin.validate({"vsite": field, **other})
+    with pytest.raises(ValueError, match="unknown key"):
+        VsitePlugin.validate({"vsite": {"lock": "/x/uv.lock", "pip": []}})
