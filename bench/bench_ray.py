@@ -105,8 +105,15 @@ def main() -> None:
         for r in range(args.rounds):
             order = list(variants)[r % len(variants):] + list(variants)[:r % len(variants)]
             for name in order:
+                runtime_env = dict(variants[name])
+                if "working_dir" in runtime_env:
+                    # A fresh copy per session: a driver that uploaded a directory to an earlier
+                    # session skips the upload, and the new session then cannot find the package.
+                    fresh = scratch / f"project{r}"
+                    shutil.copytree(work, fresh)
+                    runtime_env["working_dir"] = str(fresh)
                 ray.init(num_cpus=args.cpus, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-                         _temp_dir=str(scratch / f"ray{r}{name.replace(' ', '-')}"), log_to_driver=False, runtime_env=variants[name])
+                         _temp_dir=str(scratch / f"ray{r}{name.replace(' ', '-')}"), log_to_driver=False, runtime_env=runtime_env)
                 for batch in ("first", "second"):
                     elapsed, prefixes = _round(ray, work_unit, args.tasks)
                     times[name][batch].append(elapsed)

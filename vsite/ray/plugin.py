@@ -87,7 +87,7 @@ class VsitePlugin(RuntimeEnvPlugin):
         self.leases[uri] = lease
         if old is not None:
             old.close()
-        return 1
+        return 0  # bytes of disk: a mount takes none of its own (the store is shared)
 
     def modify_context(self, uris: List[str], runtime_env, context: RuntimeEnvContext, logger: logging.Logger) -> None:
         uri = uris[0]
@@ -108,7 +108,7 @@ class VsitePlugin(RuntimeEnvPlugin):
             return 0
         lease.close()
         logger.info("vsite: released %s", lease.venv)
-        return 1
+        return 0
 
 
 def _mount(env_spec: spec.EnvSpec) -> env.Lease:
