@@ -8,7 +8,7 @@ DEMO_LOCK := examples/demo/uv.lock
 DEMO_DIR  := $(CURDIR)/.cache/demo-venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test system venv clean
+.PHONY: demo test reliability system venv clean
 
 # Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3).
 system:
@@ -33,6 +33,16 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The reliability suite in full counts (docs/reliability.md): ~15 min on 2 cores.
+# Figures of each test are appended to $(RELIABILITY_REPORT), one JSON line each.
+RELIABILITY_TESTS := tests/test_lock_fuzz_cli.py tests/test_store_unpack.py tests/test_store_seal.py \
+	tests/test_store_faults.py tests/test_fs_faults.py tests/test_fs_security.py
+RELIABILITY_REPORT ?= $(CURDIR)/.cache/reliability.jsonl
+reliability: venv
+	@mkdir -p $(dir $(RELIABILITY_REPORT)) && rm -f $(RELIABILITY_REPORT)
+	VSITE_RELIABILITY=full VSITE_RELIABILITY_REPORT=$(RELIABILITY_REPORT) $(PY) -m pytest $(PYTEST_ARGS) $(RELIABILITY_TESTS)
+	@cat $(RELIABILITY_REPORT)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lockmutate import mutate_doc
 from planhelp import fake_target
 from vsite.errors import LockError, PlanError
 from vsite.lock.pylock import pylock_from_toml
@@ -33,47 +34,10 @@ OPTIONS = [
 ]
 KINDS = {"wheel", "sdist", "git", "directory", "editable", "virtual"}
 
-ODD_STRINGS = st.sampled_from([
-    "", ".", "..", "sha256:", "sha256:zz", "x:y", "python_version >", "extra == 'cli'", "sys_platform == 'win32'",
-    "1.0", ">=3.99", "six", "app", "lib", "markupsafe", "a-1-py3-none-any.whl", "a-1-x-py3-none-any.whl",
-    "https://x/a.tar.gz", "file:///nonexistent", "git+file:///x?rev=1#abc", "'dev' in dependency_groups",
-])
-VALUES = st.one_of(
-    st.integers(-2, 3), st.booleans(), st.text(max_size=8), ODD_STRINGS,
-    st.lists(ODD_STRINGS, max_size=3), st.dictionaries(ODD_STRINGS, ODD_STRINGS, max_size=2),
-    st.just([]), st.just({}),
-)
-
-
-def _slots(node, out):
-    """Every (container, key) place in a document, depth first."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        out.append((node, key))
-        _slots(value, out)
-    return out
-
-
 @st.composite
 def mutated(draw):
     name = draw(st.sampled_from(sorted(DOCS)))
-    doc = copy.deepcopy(DOCS[name])
-    for _ in range(draw(st.integers(1, 4))):
-        slots = _slots(doc, [])
-        if not slots:
-            break
-        container, key = draw(st.sampled_from(slots))
-        action = draw(st.sampled_from(["delete", "replace", "swap", "duplicate"]))
-        if action == "delete":
-            del container[key]
-        elif action == "replace":
-            container[key] = draw(VALUES)
-        elif action == "swap":
-            other, other_key = draw(st.sampled_from(slots))
-            container[key] = copy.deepcopy(other[other_key])
-        elif isinstance(container, list):
-            container.append(copy.deepcopy(container[key]))
-    return name, doc
+    return name, mutate_doc(draw, DOCS[name])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

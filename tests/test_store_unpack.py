@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import stat
 import sys
 import zipfile
@@ -105,22 +107,106 @@ def _bomb() -> list:
     return [(member("demo_pkg/zeros.bin", stat.S_IFREG | 0o644), b"\0" * (40 * 1024 * 1024))]
 
 
+def _rewrite(wheel, edit) -> None:
+    """Rewrite ``wheel`` member by member: ``edit(name, data)`` returns new bytes, or None to drop the member."""
+    with zipfile.ZipFile(wheel) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            data = edit(info.filename, data)
+            if data is not None:
+                zf.writestr(info, data)
+
+
+def _edit_record(old: bytes, new: bytes):
+    def edit(wheel):
+        _rewrite(wheel, lambda name, data: data.replace(old, new) if name.endswith("/RECORD") else data)
+    return edit
+
+
+def _drop(suffix: str):
+    def edit(wheel):
+        _rewrite(wheel, lambda name, data: None if name.endswith(suffix) else data)
+    return edit
+
+
+def _patch_central(field_offset: int, value: int, which: str = "demo_pkg/__init__.py"):
+    """Overwrite a 4-byte field of one member's central directory record (declared sizes)."""
+    def edit(wheel):
+        data = bytearray(wheel.read_bytes())
+        at = data.index(b"PK\x01\x02")
+        while True:
+            name_len = int.from_bytes(data[at + 28:at + 30], "little")
+            if data[at + 46:at + 46 + name_len] == which.encode():
+                break
+            extra = int.from_bytes(data[at + 30:at + 32], "little") + int.from_bytes(data[at + 32:at + 34], "little")
+            at = data.index(b"PK\x01\x02", at + 46 + name_len + extra)
+        data[at + field_offset:at + field_offset + 4] = value.to_bytes(4, "little")
+        wheel.write_bytes(bytes(data))
+    return edit
+
+
+def _truncate(wheel):
+    data = wheel.read_bytes()
+    wheel.write_bytes(data[: len(data) // 2])
+
+
+def _flip_member_byte(wheel):
+    """Bytes flipped inside a stored member: zipfile's CRC check or RECORD catches it."""
+    with zipfile.ZipFile(wheel) as zf:
+        offset = zf.getinfo("demo_pkg/__init__.py").header_offset
+    data = bytearray(wheel.read_bytes())
+    data[offset + 60] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+
+
+def _replace_with(content: bytes):
+    def edit(wheel):
+        wheel.write_bytes(content)
+    return edit
+
+
+BIG_INIT = {"demo_pkg/__init__.py": b"A" * 5000}
+# case -> (make_wheel arguments, edit of the finished wheel file or None, words of the one-line error)
 BAD_WHEELS = {
-    "zip-slip": (dict(extra_members=[("../evil.py", b"x")]), "escapes"),
-    "zip-slip-nested": (dict(extra_members=[("demo_pkg/../../evil.py", b"x")]), "escapes"),
-    "absolute": (dict(extra_members=[("/tmp/evil.py", b"x")]), "absolute"),
-    "symlink": (dict(extra_members=[(member("demo_pkg/link", stat.S_IFLNK | 0o777), b"../../etc/passwd")]), "symlink"),
-    "device": (dict(extra_members=[(member("demo_pkg/dev", stat.S_IFCHR | 0o644), b"")]), "special file"),
-    "fifo": (dict(extra_members=[(member("demo_pkg/fifo", stat.S_IFIFO | 0o644), b"")]), "special file"),
-    "duplicate": (dict(extra_members=[("demo_pkg/__init__.py", b"evil = 1\n")]), "duplicate"),
-    "record-mismatch": (dict(record_overrides={"demo_pkg/__init__.py": b"other\n"}), "does not match RECORD"),
-    "not-in-record": (dict(unrecorded=("demo_pkg/__init__.py",)), "not mentioned in RECORD"),
-    "bomb": (dict(extra_members=_bomb()), "decompression bomb"),
+    "zip-slip": (dict(extra_members=[("../evil.py", b"x")]), None, "escapes"),
+    "zip-slip-nested": (dict(extra_members=[("demo_pkg/../../evil.py", b"x")]), None, "escapes"),
+    "zip-slip-via-data": (dict(extra_members=[("demo_pkg-1.0.data/purelib/../../../evil.py", b"x")]), None, "escapes"),
+    "dot-component": (dict(extra_members=[("demo_pkg/./evil.py", b"x")]), None, "escapes"),
+    "empty-component-in-data": (dict(extra_members=[("demo_pkg-1.0.data/data//etc/evil", b"x")]), None, "escapes"),
+    "absolute": (dict(extra_members=[("/tmp/evil.py", b"x")]), None, "absolute"),
+    "drive-letter": (dict(extra_members=[("C:/evil.py", b"x")]), None, "absolute"),
+    "backslash": (dict(extra_members=[("demo_pkg\\..\\..\\evil.py", b"x")]), None, "non-posix"),
+    "symlink": (dict(extra_members=[(member("demo_pkg/link", stat.S_IFLNK | 0o777), b"../../etc/passwd")]),
+                None, "symlink"),
+    "symlink-dir-then-file": (
+        dict(extra_members=[(member("demo_pkg/sub", stat.S_IFLNK | 0o777), b"/etc"), ("demo_pkg/sub/evil", b"x")]),
+        None, "symlink"),
+    "char-device": (dict(extra_members=[(member("demo_pkg/dev", stat.S_IFCHR | 0o644), b"")]), None, "special file"),
+    "block-device": (dict(extra_members=[(member("demo_pkg/blk", stat.S_IFBLK | 0o644), b"")]), None, "special file"),
+    "fifo": (dict(extra_members=[(member("demo_pkg/fifo", stat.S_IFIFO | 0o644), b"")]), None, "special file"),
+    "socket": (dict(extra_members=[(member("demo_pkg/sock", stat.S_IFSOCK | 0o644), b"")]), None, "special file"),
+    "duplicate": (dict(extra_members=[("demo_pkg/__init__.py", b"evil = 1\n")]), None, "duplicate"),
+    "encrypted": (dict(), _patch_central(8, 0x1 | 8 << 16), "encrypted"),  # flag bit 0, method deflate
+    "record-mismatch": (dict(record_overrides={"demo_pkg/__init__.py": b"other\n"}), None, "does not match RECORD"),
+    "record-wrong-size": (dict(), _edit_record(b",10\n", b",11\n"), "does not match RECORD"),
+    "record-without-hash": (dict(), _edit_record(b"demo_pkg/__init__.py,sha256=", b"demo_pkg/__init__.py,#"),
+                            "RECORD"),
+    "record-missing": (dict(), _drop("/RECORD"), "RECORD"),
+    "metadata-missing": (dict(), _drop("/METADATA"), "METADATA"),
+    "not-in-record": (dict(unrecorded=("demo_pkg/__init__.py",)), None, "not mentioned in RECORD"),
+    "bomb": (dict(extra_members=_bomb()), None, "decompression bomb"),
+    "bomb-declared-size": (dict(), _patch_central(24, 0xFFFF0000), "decompression bomb"),
+    "size-smaller-than-data": (dict(files=BIG_INIT), _patch_central(24, 100), "demo_pkg/__init__.py"),
+    "truncated": (dict(), _truncate, "not a readable zip"),
+    "corrupt-member": (dict(files=BIG_INIT), _flip_member_byte, "demo_pkg/__init__.py"),
+    "not-a-zip": (dict(), _replace_with(b"#!/bin/sh\nrm -rf /\n" * 10), "not a readable zip"),
+    "empty-file": (dict(), _replace_with(b""), "not a readable zip"),
     "data-conflict": (
         dict(files={"demo_pkg/__init__.py": b"a", "demo_pkg-1.0.data/purelib/demo_pkg/__init__.py": b"b"}),
-        "two members install to site/demo_pkg/__init__.py",
+        None, "two members install to site/demo_pkg/__init__.py",
     ),
-    "bad-data-scheme": (dict(files={"demo_pkg-1.0.data/nowhere/x": b"b"}), "valid .data subdirectory"),
+    "bad-data-scheme": (dict(files={"demo_pkg-1.0.data/nowhere/x": b"b"}), None, "valid .data subdirectory"),
 }
 
 
@@ -128,10 +214,12 @@ BAD_WHEELS = {
 def test_unsafe_wheel_rejected_store_unchanged(tmp_path, target, case):
     import warnings
 
-    kwargs, reason = BAD_WHEELS[case]
+    kwargs, edit, reason = BAD_WHEELS[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate we make on purpose
         wheel = make_wheel(tmp_path, **kwargs)
+    if edit is not None:
+        edit(wheel)
     store = Store(tmp_path / "store")
     (tmp_path / "good").mkdir()
     good = make_wheel(tmp_path / "good", name="good_pkg")
@@ -141,34 +229,24 @@ def test_unsafe_wheel_rejected_store_unchanged(tmp_path, target, case):
         store.fetch(plan_of(wheel_item(wheel), wheel_item(good)), target)
     message = str(info.value)
     assert "\n" not in message
-    assert wheel.name in message and reason in message
+    assert f"rejected wheel {wheel.name}: " in message and reason in message
     assert store_snapshot(store.layout.root) == before
     assert not any((store.layout.tmp_dir()).iterdir())
     assert store.verify() == []
 
 
-def test_truncated_wheel_rejected(tmp_path, target):
-    wheel = make_wheel(tmp_path)
-    data = wheel.read_bytes()
-    wheel.write_bytes(data[: len(data) // 2])
+def test_member_modes_are_sanitized(tmp_path, target):
+    """setuid, sticky and world-writable bits in a wheel do not reach the store: files are 0o644 or 0o755."""
+    wheel = make_wheel(tmp_path, extra_members=[
+        (member("demo_pkg/suid", stat.S_IFREG | stat.S_ISUID | 0o777), b"#!/bin/sh\n"),
+        (member("demo_pkg/open.txt", stat.S_IFREG | 0o666), b"x"),
+    ])
     store = Store(tmp_path / "store")
-    with pytest.raises(StoreError, match=f"rejected wheel {wheel.name}: not a readable zip"):
-        store.fetch(plan_of(wheel_item(wheel)), target)
-    assert store_snapshot(store.layout.root) == []
-
-
-def test_corrupt_member_data_rejected(tmp_path, target):
-    """Bytes flipped inside a stored member: zipfile's CRC check or RECORD catches it."""
-    wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"A" * 5000})
-    with zipfile.ZipFile(wheel) as zf:
-        offset = zf.getinfo("demo_pkg/__init__.py").header_offset
-    data = bytearray(wheel.read_bytes())
-    data[offset + 60] ^= 0xFF
-    wheel.write_bytes(bytes(data))
-    store = Store(tmp_path / "store")
-    with pytest.raises(StoreError, match=wheel.name):
-        store.fetch(plan_of(wheel_item(wheel)), target)
-    assert store_snapshot(store.layout.root) == []
+    item = wheel_item(wheel)
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    assert stat.S_IMODE((entry / "site/demo_pkg/suid").stat().st_mode) == 0o755
+    assert stat.S_IMODE((entry / "site/demo_pkg/open.txt").stat().st_mode) == 0o644
 
 
 def test_lock_hash_mismatch_for_local_wheel(tmp_path, target):
@@ -257,7 +335,8 @@ def test_record_keeps_the_wheels_mode(tmp_path, target):
 
 
 def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
-    """Nothing re-validates an unchecked-hash pyc at import, so verify does."""
+    """Nothing re-validates an unchecked-hash pyc at import, so verify does: past the
+    seal (a change that restores the mtime and mode), by the pyc header against its source."""
     wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"A = 1\n", "demo_pkg/m.py": b"B = 2\n"})
     store = Store(tmp_path / "store")
     item = wheel_item(wheel)
@@ -265,13 +344,25 @@ def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
     key = store.key(item)
     pyc_dir = store.bytecode_dir(item, target.cache_tag) / "demo_pkg/__pycache__"
     tag = target.cache_tag
-    good = (pyc_dir / f"m.{tag}.pyc").read_bytes()
-    (pyc_dir / f"m.{tag}.pyc").write_bytes((pyc_dir / f"__init__.{tag}.pyc").read_bytes())
+    pyc = pyc_dir / f"m.{tag}.pyc"
+    good = pyc.read_bytes()
+    sealed = os.stat(pyc)
+
+    def forge(path, data: bytes) -> None:
+        """Write ``data`` and put the sealed mtimes back, as a careful forger would."""
+        path.write_bytes(data)
+        os.utime(path, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
+        os.utime(path.parent, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
+
+    pyc.write_bytes(good[:8] + b"\0" * 8 + good[16:])  # a plain edit: the seal shows it
+    assert store.verify() == [(key, f"bytecode/{tag}: demo_pkg/__pycache__/m.{tag}.pyc changed after fetch (mtime)")]
+    forge(pyc, (pyc_dir / f"__init__.{tag}.pyc").read_bytes())
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc does not match its source")]
-    (pyc_dir / f"m.{tag}.pyc").write_bytes(good[:4] + b"\0\0\0\0" + good[8:])
+    forge(pyc, good[:4] + b"\0\0\0\0" + good[8:])
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc is not an unchecked-hash pyc")]
-    (pyc_dir / f"m.{tag}.pyc").write_bytes(good)
-    (pyc_dir / f"gone.{tag}.pyc").write_bytes(good)
+    forge(pyc, good)
+    forge(pyc_dir / f"gone.{tag}.pyc", good)
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/gone.{tag}.pyc has no source or is unreadable")]
     (pyc_dir / f"gone.{tag}.pyc").unlink()
+    forge(pyc, good)
     assert store.verify() == []

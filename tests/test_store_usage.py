@@ -123,5 +123,5 @@ def test_unwritable_store_is_one_line_error(tmp_path, target, two_wheels):
 
     alpha, _ = two_wheels
     (tmp_path / "ro").write_text("a file where the store's directory should be")
-    with pytest.raises(StoreError, match="^cannot use the store at .*ro"):
+    with pytest.raises(StoreError, match="^cannot write the store at .*ro"):
         Store(tmp_path / "ro").fetch(plan_of(alpha), target)

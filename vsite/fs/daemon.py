@@ -163,7 +163,6 @@ def spawn(
     child = os.fork()
     if child == 0:  # first child: new session, then fork the daemon and leave
         os.close(read_end)
-        _close_inherited_streams(keep=write_end)
         try:
             os.setsid()
             if os.fork() == 0:
@@ -190,28 +189,6 @@ def _close_inherited(keep: set[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass  # the fd of the listing itself, already gone
-
-
-def _close_inherited_streams(keep: int) -> None:
-    """Close the pipes and sockets above stdio that the forking command inherited.
-
-    The daemon outlives its caller: holding a caller's pipe would keep a reader
-    waiting for EOF, and holding a shared mount's lease connection (inherited by
-    a ``vsite run`` CMD that mounts another environment) would keep that lease
-    alive for the daemon's lifetime. Regular files stay: the view may use them.
-    """
-    import stat
-
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd <= 2 or fd == keep:
-            continue
-        try:
-            mode = os.fstat(fd).st_mode
-        except OSError:
-            continue  # the fd listdir itself used, now closed
-        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
-            os.close(fd)
 
 
 def _daemon_main(

@@ -39,6 +39,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -286,8 +287,20 @@ class ViewOperations(pyfuse3.Operations):
         if entry.data is not None:
             return entry.data[off : off + size]
         if entry.fd is None:
-            entry.fd = os.open(entry.real, os.O_RDONLY | os.O_CLOEXEC)
+            entry.fd = self._open_store_file(fh, entry.real)
         return os.pread(entry.fd, size, off)
+
+    def _open_store_file(self, ino: int, real: str) -> int:
+        """Open a store file without following a symlink, and only if it still is
+        the regular file of the size the view showed (else EIO: changed after lookup)."""
+        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        st = os.fstat(fd)
+        node = self._node(ino)
+        if not stat.S_ISREG(st.st_mode) or (isinstance(node, FileNode) and st.st_size != node.size):
+            os.close(fd)
+            log.error("vsite: store file %s changed after it was looked up: refused", real)
+            raise FUSEError(errno.EIO)
+        return fd
 
     @_handler
     def release(self, fh: int) -> None:

@@ -49,18 +49,18 @@ def join(
         fcntl.flock(fd, fcntl.LOCK_EX)
         sock = client.lease(env, request)
         if sock is None:
-            _start(env, plan, target, lock, grace=grace, offline=offline, lock_fd=fd)
+            _start(env, plan, target, lock, grace=grace, offline=offline)
             sock = client.lease(env, request)
             if sock is None:
                 raise MountError(f"the new daemon of {env.venv} does not answer on its lease socket")
         return env, sock
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)  # unlocks the daemon's inherited copy too (one open file)
+        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
 def _start(
-    env: SharedEnv, plan: "Plan", target: "Target", lock: str, *, grace: float, offline: bool, lock_fd: int
+    env: SharedEnv, plan: "Plan", target: "Target", lock: str, *, grace: float, offline: bool
 ) -> None:
     """Mount ``plan`` at ``env.venv`` with a lease server in its daemon (called under the file lock)."""
     from vsite.cli.mount_cmd import prepare
@@ -73,7 +73,7 @@ def _start(
     _clear_dead_mount(env)
     path, _ = mountpoint.prepare_target(env.venv)
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
-    pid = spawn(view, record, service=LeaseServer(env, grace, inherited_fd=lock_fd).run)
+    pid = spawn(view, record, service=LeaseServer(env, grace).run)
     usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 
 

@@ -31,11 +31,9 @@ MAX_REQUEST = 4096  # bytes in one request line
 class LeaseServer:
     """A daemon's lease table; ``run`` is a :data:`vsite.fs.daemon.Service`."""
 
-    def __init__(self, env: SharedEnv, grace: float, inherited_fd: int = -1) -> None:
+    def __init__(self, env: SharedEnv, grace: float) -> None:
         self.env = env
         self.grace = grace
-        self.inherited_fd = inherited_fd  # the starter's flock'ed fd, copied by fork: closed at once
-        self.inherited_file = _identity(inherited_fd)
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
         self.changed: trio.Event | None = None
@@ -55,8 +53,6 @@ class LeaseServer:
 
     async def run(self, scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen, report started, serve leases; cancel ``scope`` (unmount) after the last one plus grace."""
-        if self.inherited_file is not None and _identity(self.inherited_fd) == self.inherited_file:
-            os.close(self.inherited_fd)  # (unless the daemon closed it already and reused the number)
         self.changed = trio.Event()
         self.listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         await self.listener.bind(self.env.address)
@@ -137,14 +133,6 @@ class LeaseServer:
     def _status(self) -> dict:
         return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.key,
                 "connections": self.connections - 1, "names": sorted(self.names), "grace": self.grace}
-
-
-def _identity(fd: int) -> tuple[int, int] | None:
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _same_user(conn: trio.socket.SocketType) -> bool:

@@ -56,6 +56,8 @@ class EntrySummary:
     has_data: bool = False
     file_count: int = 0
     index_version: int = INDEX_VERSION
+    # mtime of every file and dir of the entry and its bytecode (vsite.store.seal); 0: not sealed
+    sealed_ns: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)

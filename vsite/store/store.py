@@ -30,11 +30,12 @@ from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store import usage
 from vsite.store.atomic import clean_debris, flocked, rename_into_place, work_dir
 from vsite.store.build import build_wheel, source_key
-from vsite.store.bytecode import check_tree, compile_tree
+from vsite.store.bytecode import check_tree as check_bytecode, compile_tree
 from vsite.store.download import download
 from vsite.store.index import EntrySummary, read_files, read_summary
-from vsite.store.layout import StoreLayout
-from vsite.store.unpack import unpack_tree, unpack_wheel
+from vsite.store.layout import SCHEMES, StoreLayout
+from vsite.store.seal import check_tree as check_seal, seal_tree
+from vsite.store.unpack import STORE_ERRNOS, unpack_tree, unpack_wheel
 from vsite.store.uvcache import find_archive
 from vsite.target import Target
 
@@ -144,12 +145,19 @@ class Store:
         jobs: int = 8,
         progress: Progress | None = None,
     ) -> FetchReport:
-        """Make every item of ``plan`` present and compiled for ``target``."""
+        """Make every item of ``plan`` present and compiled for ``target``.
+
+        The store's own disk failing (full, read-only, ...) is a StoreError
+        naming the store, not a traceback; what this fetch staged is withdrawn.
+        """
         try:
             return self._fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
-        except OSError as exc:  # the store itself: unwritable, disk full
-            where = exc.filename or self.layout.root
-            raise StoreError(f"cannot use the store at {where}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            in_store = str(exc.filename or "").startswith(str(self.layout.root))
+            if exc.errno not in STORE_ERRNOS and not in_store:
+                raise
+            where = f" ({exc.filename})" if exc.filename and exc.errno not in STORE_ERRNOS else ""
+            raise StoreError(f"cannot write the store at {self.layout.root}: {exc.strerror or exc}{where}") from None
 
     def _fetch(
         self, plan: Plan, target: Target, *, offline: bool, jobs: int, progress: Progress | None
@@ -320,8 +328,10 @@ class Store:
         return True
 
     def _compile(self, site: Path, target: Target, dest: Path) -> None:
+        """Compile ``site`` into ``dest``, sealed like its entry (same mtime)."""
         with work_dir(self.layout.tmp_dir()) as work, self._cpu:
             compile_tree(target.executable, site, work / "pyc")
+            seal_tree(work / "pyc", read_summary(site.parent).sealed_ns)
             rename_into_place(work / "pyc", dest)
 
     # -- maintenance ------------------------------------------------------
@@ -389,20 +399,44 @@ class Store:
                 return f"{r.scheme}/{r.path} unreadable ({exc.strerror})"
             if f"sha256={base64.urlsafe_b64encode(digest).decode().rstrip('=')}" != r.hash:
                 return f"{r.scheme}/{r.path} has the wrong hash"
-        for scheme in ("site", "scripts", "headers", "data"):
+        for scheme in SCHEMES:
             base = entry / scheme
-            for dirpath, _dirs, files in os.walk(base):
-                for name in files:
+            for dirpath, dirs, files in os.walk(base):
+                for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
                     rel = Path(dirpath, name).relative_to(base).as_posix()
                     if (scheme, rel) not in expected:
                         return f"unexpected file {scheme}/{rel}"
-        bytecode_root = self.layout.base / "bytecode"
-        for tag in sorted(os.listdir(bytecode_root)) if bytecode_root.is_dir() else ():
-            pyc_dir = self.layout.bytecode_dir(tag, key)
-            if pyc_dir.is_dir():
-                reason = check_tree(entry / "site", pyc_dir, tag)
-                if reason:
-                    return reason
+            try:
+                changed = check_seal(base, summary.sealed_ns)
+            except OSError as exc:
+                return f"{scheme} unreadable ({exc.strerror})"
+            if changed:
+                return changed
+        return self._verify_bytecode(key, summary.sealed_ns)
+
+    def _verify_bytecode(self, key: str, sealed_ns: int) -> str | None:
+        """Bytecode mirrors hold only ``__pycache__/*.pyc``, sealed with their entry.
+
+        Each pyc's header is also checked against its source (an unchecked-hash
+        header carries the source's hash); a code body edited in place with the
+        header and mtime kept is not caught (no index of pyc hashes is kept).
+        """
+        root = self.layout.base / "bytecode"
+        for tag in sorted(os.listdir(root)) if root.is_dir() else []:
+            mirror = self.layout.bytecode_dir(tag, key)
+            for dirpath, _dirs, files in os.walk(mirror):
+                for name in files:
+                    if not (name.endswith(".pyc") and os.path.basename(dirpath) == "__pycache__"):
+                        return f"unexpected file in bytecode/{tag}: {os.path.relpath(os.path.join(dirpath, name), mirror)}"
+            try:
+                changed = check_seal(mirror, sealed_ns)
+            except OSError as exc:
+                return f"bytecode/{tag} unreadable ({exc.strerror})"
+            if changed:
+                return f"bytecode/{tag}: {changed.split('/', 1)[-1]}"
+            stale = check_bytecode(self.layout.wheel_dir(key) / "site", mirror, tag)
+            if stale:
+                return stale
         return None
 
     def gc(self, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: bool = False) -> list[tuple[str, str]]:
@@ -472,6 +506,8 @@ def _copy_hashing(src: Path, dest: Path) -> str:
                 sha.update(chunk)
                 out.write(chunk)
     except OSError as exc:
+        if exc.errno in STORE_ERRNOS:
+            raise  # the store's disk, not the wheel
         raise StoreError(f"cannot read {src}: {exc.strerror}") from None
     return sha.hexdigest()
 

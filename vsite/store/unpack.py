@@ -19,6 +19,7 @@ throws the temporary directory away, so the store is unchanged.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ from packaging.utils import canonicalize_name
 
 from vsite.errors import StoreError
 from vsite.store.index import EntrySummary, FileRecord
+from vsite.store.seal import seal_time, seal_tree
 
 # Decompression-bomb limits. The zip headers bound what zipfile will inflate
 # (it stops at file_size and checks the CRC), so the declared sizes are what
@@ -61,8 +63,19 @@ _SCHEME_DIRS = {
 _COPY_BUFSIZE = 1024 * 1024
 
 
+# Failures of the store's own disk, not of the wheel: they pass through unchanged
+# (Store.fetch reports them as such) instead of being blamed on the archive.
+STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def _fail(wheel: str, reason: str) -> StoreError:
     return StoreError(f"rejected wheel {wheel}: {reason}")
+
+
+def _not_the_wheels_fault(exc: BaseException) -> None:
+    """Re-raise a full or read-only store disk as itself."""
+    if isinstance(exc, OSError) and exc.errno in STORE_ERRNOS:
+        raise exc
 
 
 def _bad_name(name: str) -> str | None:
@@ -260,6 +273,7 @@ def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256
     except StoreError:
         raise
     except (InstallerError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        _not_the_wheels_fault(exc)
         raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
@@ -284,9 +298,11 @@ def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256
         has_headers=(dest / "headers").is_dir(),
         has_data=(dest / "data").is_dir(),
         file_count=len(files),
+        sealed_ns=seal_time(),
     )
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
+    seal_tree(dest, summary.sealed_ns)
     return summary
 
 

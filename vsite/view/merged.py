@@ -88,7 +88,8 @@ class MergedView(MergedTree):
             roots: tuple[Source, ...] = (site,)
         else:
             roots = self._venv_sources(site, prompt)
-        super().__init__(roots, owners, mtime_ns=time.time_ns() if mtime_ns is None else mtime_ns)
+        seals = {p.owner: p.summary.sealed_ns for p in packages}
+        super().__init__(roots, owners, mtime_ns=time.time_ns() if mtime_ns is None else mtime_ns, seals=seals)
 
     # -- site-packages -------------------------------------------------------
     def _site_source(self) -> Fixed:
@@ -215,12 +216,15 @@ def build_view(
     ``prompt`` is the venv prompt (default: the lock's own project, as uv sync
     writes it; none if the plan has no such item); ``mtime_ns``
     is the fixed mtime of directories and generated files (default: now).
-    Raises StoreError if a package is missing from the store.
+    Raises StoreError if a package is missing from the store, or if the cheap
+    tamper check of :meth:`Package.check_sealed` finds its entry changed.
     """
     if venv_root is not None and not os.path.isabs(venv_root):
         raise ValueError(f"venv_root must be absolute: {venv_root}")
     items = [item for item in plan.items if item.kind != "virtual"]
     packages = [Package.load(n, item, store, target.cache_tag) for n, item in enumerate(items)]
+    for pkg in packages:
+        pkg.check_sealed()
     return MergedView(
         packages,
         target,

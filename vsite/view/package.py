@@ -10,6 +10,7 @@ from typing import Protocol
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
 from vsite.store.index import EntrySummary, FileRecord, read_files, read_summary
+from vsite.store.seal import intact
 
 
 class EntrySource(Protocol):
@@ -44,6 +45,27 @@ class Package:
             raise StoreError(f"store entry of {item.name} {item.version} is unreadable: {exc}") from None
         pyc = store.bytecode_dir(item, cache_tag)
         return cls(owner, item, summary, str(entry), str(pyc) if pyc is not None else None)
+
+    def check_sealed(self) -> None:
+        """Mount-time tamper check: one lstat of ``site/``, each top-level name and
+        the bytecode mirror, so O(packages), not O(files). Deeper changes are
+        caught when the view first resolves the changed path (see vsite.view.tree).
+        """
+        site = self.scheme_dir("site")
+        paths = [site, *(os.path.join(site, name) for name in self.summary.top_level)]
+        if self.pyc is not None:
+            paths.append(self.pyc)
+        for path in paths:
+            try:
+                ok = intact(os.lstat(path), self.summary.sealed_ns)
+            except OSError:
+                ok = False
+            if not ok:
+                rel = os.path.relpath(path, self.entry) if path.startswith(self.entry) else path
+                raise StoreError(
+                    f"store entry of {self.name} {self.summary.version} was changed after fetch ({rel});"
+                    " `vsite cache verify` lists what changed, `vsite cache gc --corrupt` then `vsite fetch` restores it"
+                )
 
     @property
     def name(self) -> str:

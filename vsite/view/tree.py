@@ -12,10 +12,19 @@ When several sources hold the same name, directories merge (namespace
 packages, ``share/``) and otherwise the entry of the highest-priority owner
 wins; owners are numbered in plan order, so a later package wins, as if
 installed last. Shadowing across owners is recorded as a :class:`Conflict`.
+
+The store is not trusted blindly: every store path is ``lstat``-ed when it is
+resolved anyway, and a path whose stat shows it changed since the entry was
+sealed (``seals``: owner -> sealed mtime, see :mod:`vsite.store.seal`), or
+that is a symlink (the store never holds one), is refused with EIO and logged.
+So no node of the view leads outside the store, and a file altered after
+fetch is never served, at no cost per file.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import stat
 import threading
@@ -23,8 +32,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
+from vsite.store.seal import file_mode, intact
 from vsite.view.conflicts import Conflict
 from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
+
+log = logging.getLogger(__name__)
 
 DIR_MODE = 0o755
 
@@ -135,11 +147,6 @@ class Layer:
         return out
 
 
-def file_mode(st_mode: int) -> int:
-    """Permission bits as uv installs them: 0o755 if any execute bit, else 0o644."""
-    return 0o755 if st_mode & 0o111 else 0o644
-
-
 @dataclass
 class _Candidate:
     entry: Entry
@@ -166,8 +173,10 @@ class MergedTree(View):
         owners: Mapping[int, str],
         *,
         mtime_ns: int,
+        seals: Mapping[int, int] | None = None,
     ) -> None:
         self.owners = owners
+        self.seals = seals or {}
         self.mtime_ns = mtime_ns
         self._nodes: dict[int, Node] = {}
         self._next_ino = self.ROOT_INO
@@ -251,6 +260,7 @@ class MergedTree(View):
                     st = entry.st or _lstat(entry.path)
                     if st is None:
                         continue
+                    self._check_intact(entry, st)
                 candidates.append(_Candidate(entry, st))
         if not candidates:
             return None
@@ -283,6 +293,15 @@ class MergedTree(View):
             return self._new_dir(path, tuple(sources))
         return self._leaf(winner, candidates[:-1])
 
+    def _check_intact(self, entry: Real, st: os.stat_result) -> None:
+        """Refuse a store path changed after its entry was sealed, or a symlink."""
+        if intact(st, self.seals.get(entry.owner, 0)):
+            return
+        why = "is a symlink" if stat.S_ISLNK(st.st_mode) else "changed after fetch"
+        log.error("vsite: store file %s %s (package %s): refused; run `vsite cache verify`",
+                  entry.path, why, self.owners.get(entry.owner, "?"))
+        raise OSError(errno.EIO, f"store file {why}", entry.path)
+
     def _leaf(self, c: _Candidate, shadowed: list[_Candidate]) -> Node:
         entry = c.entry
         if isinstance(entry, Synth):
@@ -296,12 +315,7 @@ class MergedTree(View):
         elif isinstance(entry, Link):
             node = LinkNode(self._alloc(), 0o777, self.mtime_ns, entry.target)
         else:
-            assert isinstance(entry, Real) and c.st is not None
-            if stat.S_ISLNK(c.st.st_mode):
-                node = LinkNode(self._alloc(), 0o777, c.st.st_mtime_ns, os.readlink(entry.path))
-            else:
-                node = FileNode(
-                    self._alloc(), file_mode(c.st.st_mode), c.st.st_mtime_ns, c.st.st_size, real=entry.path
-                )
+            assert isinstance(entry, Real) and c.st is not None and stat.S_ISREG(c.st.st_mode)
+            node = FileNode(self._alloc(), file_mode(c.st.st_mode), c.st.st_mtime_ns, c.st.st_size, real=entry.path)
         self._nodes[node.ino] = node
         return node
