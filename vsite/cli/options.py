@@ -73,3 +73,22 @@ def plan_from_cli(lock: str, **opts: Any) -> "tuple[Plan, Target]":
 
     python, fields = split_plan_options(dict(opts))
     return cached_plan(lock, python, PlanOptions(**fields))
+
+
+def cli_args(options: "PlanOptions") -> list[str]:
+    """The command-line flags that make ``plan_from_cli`` build ``options`` (the inverse of ``@plan_options``).
+
+    For callers that run ``vsite`` in a subprocess with options they hold as a
+    PlanOptions (vsite.ray's agent plugin).
+    """
+    chosen = options.to_json()
+    args: list[str] = []
+    for flags, kwargs, field in _FLAGS:
+        if field not in chosen:
+            continue
+        if kwargs.get("is_flag"):
+            args.append(flags[0])
+        else:
+            for value in chosen[field]:
+                args += [flags[0], value]
+    return args

@@ -1,0 +1,108 @@
+"""One shared mount per node and environment, for Ray's runtime env agent (blocking, no Ray import).
+
+``env_for(spec)`` joins (or starts) the environment's shared mount (vsite.shared,
+the one ``vsite run`` and ``vsite mount --shared`` use) and returns a
+:class:`Lease`: the venv path, and a connection lease the caller (the agent)
+holds until ``close()``. Each worker holds the mount for its own life through
+``Lease.worker_prefix()``, the start-command words that take a pid lease with
+the worker's pid; so the mount lives while any worker runs and goes a grace
+period after the last one (and after the agent's lease). The mount is started
+by running ``vsite`` in a subprocess, never by forking the caller: Ray's agent
+is a multi-threaded gRPC server that must not be forked.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vsite.errors import MountError, VsiteError
+from vsite.ray.spec import EnvSpec
+from vsite.shared import client
+from vsite.shared.env import SharedEnv
+
+MOUNT_TIMEOUT = 3600.0  # seconds a first mount may take (a cold fetch of a large lock)
+HOLD = str(Path(__file__).with_name("hold.py"))
+
+
+def _vsite_command(spec: EnvSpec) -> list[str]:
+    """``python -m vsite mount --shared LOCK [options]`` with this interpreter (the one that has vsite)."""
+    return [sys.executable, "-m", "vsite", "mount", "--shared", *spec.cli_args()]
+
+
+def _shared_mount(spec: EnvSpec) -> str:
+    """Join or start the shared mount; its venv path. The command's lease ends when it exits.
+
+    ``sh`` execs vsite under its own pid, so ``--pid $$`` names vsite itself.
+    """
+    command = ["/bin/sh", "-c", 'exec "$@" --pid $$', "sh", *_vsite_command(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=MOUNT_TIMEOUT)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("vsite: ") and "warning" not in line]
+        message = lines[-1][len("vsite: "):] if lines else (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise VsiteError(message, exit_code=done.returncode)
+    return done.stdout.strip().splitlines()[-1]
+
+
+@dataclass
+class Lease:
+    """The agent's hold on one node's shared mount; ``venv`` stays the mount's path after ``close()``."""
+
+    venv: str
+    spec: EnvSpec
+    sock: socket.socket | None = field(default=None, repr=False)
+
+    @property
+    def python(self) -> str:
+        return os.path.join(self.venv, "bin", "python")
+
+    def worker_prefix(self) -> list[str]:
+        """Shell words to put before a worker's ``exec python ...``: hold the mount for the worker's life.
+
+        ``$$`` is the shell that then execs the worker, so the pid is the
+        worker's. The quick path (hold.py, a bare interpreter and one round
+        trip) needs the mount live; if it is gone (every worker ended, the
+        grace period passed) the slow path mounts it again.
+        """
+        address = SharedEnv(Path(self.venv).parent.name).address.hex()
+        quick = [shlex.quote(w) for w in (sys.executable, "-I", "-S", HOLD, address)] + ["$$"]
+        slow = [shlex.quote(w) for w in _vsite_command(self.spec)] + ["--pid", "$$"]
+        return [*quick, "2>/dev/null", "||", *slow, ">/dev/null", "&&"]
+
+    def close(self) -> None:
+        """Drop the agent's hold (idempotent); workers' own leases keep the mount while they run."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def env_for(spec: EnvSpec) -> Lease:
+    """Join or start ``spec``'s shared mount on this node and hold it (a connection lease)."""
+    for _ in range(2):  # a mount whose grace period ran out between the two steps: start it again
+        venv = _shared_mount(spec)
+        sock = client.lease(SharedEnv(Path(venv).parent.name), "hold 0")
+        if sock is not None:
+            return Lease(venv, spec, sock)
+    raise MountError(f"the shared mount of {spec.lock} went away while joining it")
+
+
+def ray_mismatch(spec: EnvSpec, version: str) -> str | None:
+    """Why workers on ``spec``'s environment could not run Ray ``version``, or None.
+
+    A worker imports ray from its own environment, and Ray requires one
+    version across a cluster: the lock must pin exactly the running one.
+    """
+    from vsite.plan.cache import cached_plan
+
+    plan, _ = cached_plan(spec.lock, spec.python, spec.options)
+    found = [item.version for item in plan.items if item.name == "ray"]
+    if not found:
+        return f"{spec.lock} does not install ray: Ray workers need ray=={version} in their environment"
+    if found[0] != version:
+        return f"{spec.lock} pins ray {found[0]} but this cluster runs ray {version}: lock ray=={version}"
+    return None
