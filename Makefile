@@ -51,7 +51,7 @@ $(PYFUSE3_STAMP): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(PY)
 	@touch $@
 
 $(STAMP): pyproject.toml $(PYFUSE3_STAMP)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,bench,ray]'
 	@# editable installs compile nothing, and PYTHONDONTWRITEBYTECODE may be set: compile once
 	$(PY) -m compileall -q vsite bench
 	@touch $@
