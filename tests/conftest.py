@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from vsite.target import Target, current
+
 
 def _fuse_mounts() -> set[str]:
     with open("/proc/mounts") as table:
@@ -24,3 +26,12 @@ def _unmount_leftovers(tmp_path_factory):
         subprocess.run(["fusermount3", "-u", "-z", target], capture_output=True)
     if left:
         pytest.fail(f"test left FUSE mounts behind: {left}")
+
+
+@pytest.fixture
+def target(tmp_path, monkeypatch) -> Target:
+    """This interpreter as the target, probed into a private cache, with an empty uv cache
+    (so nothing is borrowed from the user's). Test modules that need otherwise override it."""
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    return current()

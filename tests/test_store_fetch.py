@@ -11,14 +11,6 @@ from wheelmaker import SMALL, demo_items, plan_of, store_snapshot
 from vsite.errors import StoreError
 from vsite.store import usage
 from vsite.store.store import Store
-from vsite.target import current
-
-@pytest.fixture
-def target(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
-    return current()
-
 
 @pytest.fixture
 def no_network(monkeypatch):

@@ -15,17 +15,9 @@ import pytest
 from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.errors import StoreError
 from vsite.store.store import Store
-from vsite.target import current
 from vsite.view import build_view
 
 TAG = sys.implementation.cache_tag
-
-
-@pytest.fixture
-def target(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
-    return current()
 
 
 @pytest.fixture

@@ -15,14 +15,6 @@ from wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
 from vsite.errors import StoreError
 from vsite.store.index import read_files, read_summary
 from vsite.store.store import Store
-from vsite.target import current
-
-
-@pytest.fixture
-def target(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
-    return current()
 
 
 def test_entry_layout_and_index(tmp_path, target):

@@ -13,14 +13,6 @@ import pytest
 from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.store import usage
 from vsite.store.store import Store
-from vsite.target import current
-
-
-@pytest.fixture
-def target(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
-    return current()
 
 
 @pytest.fixture
