@@ -28,3 +28,20 @@ def runtime_dir() -> Path:
     if xdg and os.path.isdir(xdg):
         return Path(xdg) / "vsite"
     return Path(f"/tmp/vsite-{os.getuid()}")
+
+
+def write_cache_json(path: Path, data: object) -> None:
+    """Write a cache file atomically (temp + rename), best effort.
+
+    Readers never see half a file; a read-only or full cache only costs
+    recomputing the value next time, so write errors are ignored.
+    """
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -21,7 +21,7 @@ from pathlib import Path
 import packaging
 
 from vsite.errors import TargetError
-from vsite.paths import cache_dir
+from vsite.paths import cache_dir, write_cache_json
 
 _PROBE = r"""
 import json, sys, sysconfig
@@ -166,13 +166,7 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
         base_executable=data["base_executable"],
         identity=identity,
     )
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(target.to_json()))
-        os.replace(tmp, cache_file)
-    except OSError:
-        pass  # a read-only cache only costs a probe next time
+    write_cache_json(cache_file, target.to_json())
     return target
 
 

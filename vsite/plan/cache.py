@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from vsite.lock import read_lock_bytes
-from vsite.paths import cache_dir
+from vsite.paths import cache_dir, write_cache_json
 from vsite.plan.model import Plan
 from vsite.plan.options import PlanOptions
 from vsite.target import Target, probe
@@ -58,11 +58,5 @@ def cached_plan(
     from vsite.plan.make import plan_bytes
 
     plan = plan_bytes(path, data, sha, target, options)
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(plan.to_json()))
-        os.replace(tmp, entry)
-    except OSError:
-        pass  # a read-only cache only costs a re-plan next time
+    write_cache_json(entry, plan.to_json())
     return plan, target
