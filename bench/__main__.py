@@ -5,7 +5,7 @@ example). Before measuring, the vsite store is filled (``vsite fetch``) and
 (for ready/import/parallel) a reference uv venv is synced with
 ``--compile-bytecode``, which also warms uv's cache; neither is timed. Then, each with interleaved repeats:
 
-  ready     N environments at once: vsite mounts vs uv sync (hardlink, symlink, copy)
+  ready     N environments at once: vsite mounts, --shared, vsite run vs uv sync (hardlink, symlink, copy)
   import    first import after mount and warm import vs the uv venv
   parallel  N importers at once on one mount vs the uv venv (+ daemon RSS/CPU)
   scaling   mount time against the number of files (subsets of the lock)
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
                 run([uv_python, "-c", f"import {module}"], env=env)
         if "ready" in args.only:
             modes = [m for m in args.link_modes.split(",") if m]
-            ready.run_ready(results, tools, args.lock, args.n, modes, args.repeat, scratch, tree_bytes(venv))
+            ready.run_ready(results, tools, args.lock, args.n, modes, args.repeat, scratch, tree_bytes(venv),
+                            imports.pick_light(uv_python, env))
         if "import" in args.only:
             imports.run_imports(results, tools, args.lock, uv_python, modules, args.repeat, args.warm, scratch, env)
         if "parallel" in args.only:

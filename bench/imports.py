@@ -16,6 +16,7 @@ sides import precompiled bytecode and the difference is the filesystem.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.envs import Mounts
@@ -25,16 +26,29 @@ HEAVY = ("pandas", "sklearn", "scipy.stats", "matplotlib.pyplot")
 LIGHT = ("rich.console", "pygments.lexers.python", "click", "packaging.tags")
 
 
-def pick_modules(python: str, env: dict, want: int = 4) -> list[str]:
-    """The heavy modules the environment has (else light ones the demo lock has), at most ``want``."""
+def _available(python: str, env: dict, modules: Sequence[str]) -> list[str]:
+    """Which of ``modules`` the environment of ``python`` has, in order."""
     code = ("import importlib.util as u, sys\n"
             "def has(m):\n"
             "    try: return u.find_spec(m) is not None\n"
             "    except ImportError: return False\n"
             "print(' '.join(m for m in sys.argv[1:] if has(m)))")
-    have = run([python, "-c", code, *HEAVY, *LIGHT], env=env).split()
+    return run([python, "-c", code, *modules], env=env).split()
+
+
+def pick_modules(python: str, env: dict, want: int = 4) -> list[str]:
+    """The heavy modules the environment has (else light ones the demo lock has), at most ``want``."""
+    have = _available(python, env, HEAVY + LIGHT)
     heavy = [m for m in have if m in HEAVY]
     return (heavy or have)[:want]
+
+
+def pick_light(python: str, env: dict) -> str:
+    """The lightest module of LIGHT the environment has: what each ``vsite run`` worker of the ready section imports."""
+    have = _available(python, env, LIGHT[::-1])
+    if not have:
+        sys.exit(f"bench: the lock has none of {', '.join(LIGHT)}")
+    return have[0]
 
 
 def _import(python: str | Path, module: str) -> list[str]:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from bench.harness import Result, Results
+from bench.ready import label as ready_label
 
 TITLES = {
     "ready": "1. Environment ready, N at once (wall s until the last is ready)",
@@ -98,8 +99,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
             med = [r.median for _, r in rows]
             err = [[m - min(r.samples) for (_, r), m in zip(rows, med)], [max(r.samples) - m for (_, r), m in zip(rows, med)]]
             ax.errorbar(xs, med, yerr=err, marker="o", capsize=3,
-                        label={"vsite": "vsite mount (own mounts)", "vsite-shared": "vsite mount --shared (one mount)"
-                               }.get(config, f"uv sync ({config[3:]})"))
+                        label=ready_label(config))
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("environments made at once (N)")

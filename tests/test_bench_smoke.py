@@ -32,7 +32,7 @@ def test_tiny_bench_reports_every_scenario(tmp_path):
                   "4. Mount time against files", "5. Daemon resources", "6. Cold fetch"):
         assert f"### {title}" in report
     keys = {r["key"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
-    for key in ("ready/N=1/vsite", "ready/N=1/vsite-shared", "ready/N=1/uv-hardlink", "ready/N=1/uv-symlink", "ready/N=1/uv-copy",
+    for key in ("ready/N=1/vsite", "ready/N=1/vsite-shared", "ready/N=1/vsite-run", "ready/N=1/uv-hardlink", "ready/N=1/uv-symlink", "ready/N=1/uv-copy",
                 "parallel/first", "parallel/warm", "parallel/uv", "daemon/rss-idle", "daemon/rss-peak",
                 "daemon/cpu-first", "fetch/vsite", "fetch/uv"):
         assert len(keys[key]["samples"]) >= 1, key
