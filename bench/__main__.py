@@ -24,14 +24,13 @@ import argparse
 import importlib.util
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import envs, imports, ready, report, scaling
-from bench.harness import Results, Tools, remove, run, tree_bytes
+from bench.harness import Results, Tools, remove, run, tree_bytes, unmount_under
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("ready", "import", "parallel", "scaling", "fetch")
@@ -167,9 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         if "fetch" in args.only:
             _fetch(results, tools, args.lock, args.fetch_repeat, scratch)
     finally:
-        for target in sorted(envs.kernel_mounts()):
-            if target.startswith(str(scratch)):
-                subprocess.run(["fusermount3", "-u", "-z", target], capture_output=True)
+        unmount_under(scratch)
         remove(scratch)
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     info["modules"] = modules

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -24,29 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import children_cpu, find_tool  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        sys.exit(f"bench: {name} not found (run `make venv`)")
-    return found
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall time and CPU time (user + sys of the command and its children)."""
-    cpu, start = _cpu(), time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return elapsed, _cpu() - cpu
+    return elapsed, children_cpu() - cpu
 
 
 def run_vsite(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
@@ -55,7 +46,7 @@ def run_vsite(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
         VSITE_CACHE_DIR=str(scratch / "vsite-store"),
         UV_CACHE_DIR=str(scratch / "empty-uv-cache"),
     )
-    return _timed([_tool("vsite"), "fetch", str(lock), "--python", python], env, scratch)
+    return _timed([find_tool("vsite"), "fetch", str(lock), "--python", python], env, scratch)
 
 
 def run_uv(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
@@ -66,7 +57,7 @@ def run_uv(lock: Path, python: str, scratch: Path) -> tuple[float, float]:
     env = dict(os.environ, UV_CACHE_DIR=str(scratch / "uv-cache"))
     env.pop("VIRTUAL_ENV", None)
     return _timed(
-        [_tool("uv"), "sync", "--frozen", "--compile-bytecode", "--no-install-project", "-q", "--python", python],
+        [find_tool("uv"), "sync", "--frozen", "--compile-bytecode", "--no-install-project", "-q", "--python", python],
         env,
         project,
     )
@@ -87,7 +78,7 @@ def main() -> None:
                 times[label].append(fn(lock, python, Path(scratch)))
                 wall, cpu = times[label][-1]
                 print(f"# {label}: {wall:.1f}s wall, {cpu:.1f}s CPU", file=sys.stderr)
-    uv_version = subprocess.run([_tool("uv"), "--version"], capture_output=True, text=True).stdout.strip()
+    uv_version = subprocess.run([find_tool("uv"), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"lock: {lock.relative_to(ROOT) if lock.is_relative_to(ROOT) else lock}; {uv_version}; "
           f"{os.cpu_count()} CPUs; runs: {args.runs}\n")
     print("| tool | median wall (s) | wall per run (s) | CPU per run (s) |\n| --- | --- | --- | --- |")

@@ -42,6 +42,10 @@ import tempfile
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import unmount_under  # noqa: E402
+
 IMPORTS = ("rich", "rich.console", "click", "attr")
 
 
@@ -126,10 +130,7 @@ def main() -> None:
             print(f"| {name} | {statistics.median(series['first']):.2f} s | {statistics.median(series['second']):.2f} s |")
         print(json.dumps(times), file=sys.stderr)
     finally:
-        for line in open("/proc/mounts"):
-            point = line.split()[1]
-            if point.startswith(str(scratch)):
-                subprocess.run(["fusermount3", "-u", "-z", point], capture_output=True)
+        unmount_under(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

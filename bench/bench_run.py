@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,26 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import children_cpu, find_tool  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMPORTS = "requests rich click yaml pydantic sqlalchemy"
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        sys.exit(f"bench: {name} not found (run `make venv`)")
-    return found
-
-
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _together(commands: list[tuple[list[str], Path | None]], env: dict[str, str]) -> tuple[float, float]:
     """Start every command at once: (seconds until the last one has exited, CPU seconds they and
     their waited-for children used). All must succeed."""
-    cpu = _cpu_children()
+    cpu = children_cpu()
     start = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for cmd, cwd in commands]
@@ -57,7 +48,7 @@ def _together(commands: list[tuple[list[str], Path | None]], env: dict[str, str]
     failed = [err for code, err in errors if code != 0]
     if failed:
         sys.exit(f"bench: {len(failed)} of {len(procs)} workers failed: {failed[0].strip().splitlines()[-3:]}")
-    return elapsed, _cpu_children() - cpu
+    return elapsed, children_cpu() - cpu
 
 
 def _daemon_cpu(runtime: Path) -> float:
@@ -94,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     lock = args.lock.resolve()
     project = lock.parent
-    vsite, uv = _tool("vsite"), _tool("uv")
+    vsite, uv = find_tool("vsite"), find_tool("uv")
     python = shutil.which("python3")
     code = "import " + ", ".join(args.imports.split())
     counts = [int(n) for n in args.workers.split(",")]

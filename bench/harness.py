@@ -9,6 +9,7 @@ goal from issue 7, checked against the median or the ratio.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -99,15 +100,30 @@ class Tools:
 
     @classmethod
     def find(cls, python: str | None = None) -> "Tools":
-        here = Path(sys.executable).parent
+        return cls(find_tool("vsite"), find_tool("uv"), os.path.realpath(python or sys.executable))
 
-        def tool(name: str) -> str:
-            found = shutil.which(name, path=str(here)) or shutil.which(name)
-            if not found:
-                sys.exit(f"bench: {name} not found (run `make venv`)")
-            return found
 
-        return cls(tool("vsite"), tool("uv"), os.path.realpath(python or sys.executable))
+def find_tool(name: str) -> str:
+    """``name`` beside the running interpreter (the project's .venv), else on PATH."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        sys.exit(f"bench: {name} not found (run `make venv`)")
+    return found
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def unmount_under(prefix: str | Path) -> None:
+    """Lazily unmount every FUSE mount under ``prefix`` (teardown, whatever happened)."""
+    with open("/proc/mounts") as table:
+        points = [line.split()[1] for line in table if line.split()[2].startswith("fuse")]
+    for point in points:
+        if point.startswith(str(prefix)):
+            subprocess.run(["fusermount3", "-u", "-z", point], capture_output=True)
 
 
 def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | Path | None = None) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,18 +31,17 @@ import tempfile
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import children_cpu, unmount_under  # noqa: E402
+
 CODE = "import rich, rich.console, click, attr"
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _timed(command: list[str], env: dict) -> tuple[float, float]:
-    cpu, start = _cpu(), time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start, _cpu() - cpu
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def main() -> None:
@@ -96,10 +94,7 @@ def main() -> None:
     finally:
         subprocess.run([vsite, "release", "--name", f"bench-{os.getpid()}"], env=env, capture_output=True)
         time.sleep(0.5)
-        for line in open("/proc/mounts"):
-            point = line.split()[1]
-            if point.startswith(str(scratch)):
-                subprocess.run(["fusermount3", "-u", "-z", point], capture_output=True)
+        unmount_under(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from bench.envs import Mounts, make_project, uv_env
-from bench.harness import Results, Tools, cpu_seconds, run
+from bench.harness import Results, Tools, children_cpu, cpu_seconds, run
 
 STEPS = (1000, 2000, 5000, 10000, 20000)
 BLOCK = "\n[[packages]]\n"
@@ -84,18 +83,12 @@ def run_scaling(results: Results, tools: Tools, lock: Path, repeat: int, scratch
         for path, packages, files in subsets[r % len(subsets):] + subsets[: r % len(subsets)]:
             target = scratch / f"scale-{r}-{files}" / ".venv"
             with Mounts(tools) as mounts:
-                before, start = _children_cpu(), time.perf_counter()
+                before, start = children_cpu(), time.perf_counter()
                 pid = mounts.mount(path, target)
                 seconds = time.perf_counter() - start
-                cpu = _children_cpu() - before + cpu_seconds(pid)
+                cpu = children_cpu() - before + cpu_seconds(pid)
             label = f"{packages} packages, {files} files"
             results.add("scaling", f"scaling/{files}", label, "s", seconds)
             results.add("scaling", f"scaling-cpu/{files}", f"{label}: CPU (command + daemon until ready)", "s", cpu)
             print(f"# mount {packages} packages / {files} files: {seconds * 1000:.0f} ms, cpu {cpu * 1000:.0f} ms",
                   file=sys.stderr)
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's waited-for children (the mount command and its first fork)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
