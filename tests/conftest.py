@@ -1,4 +1,4 @@
-"""Suite-wide safety net: no test may leave a FUSE mount behind, whatever it asserted."""
+"""Suite-wide safety net: no test may leave a mount behind (FUSE, or a store bind), whatever it asserted."""
 
 from __future__ import annotations
 
@@ -9,23 +9,33 @@ import pytest
 from vsite.target import Target, current
 
 
-def _fuse_mounts() -> set[str]:
+def _mounts() -> dict[str, str]:
+    """Mount point -> filesystem type, from the kernel's table."""
     with open("/proc/mounts") as table:
         rows = [line.split() for line in table]
-    return {row[1] for row in rows if len(row) > 2 and row[2].startswith("fuse")}
+    return {row[1].replace("\\040", " "): row[2] for row in rows if len(row) > 2}
+
+
+def _ours(point: str, base: str) -> bool:
+    """A mount a test made: under pytest's tmp dirs, or a read-only store bind of a mount (vsite.fs.readonly)."""
+    return point.startswith(base) or "/store-ro/" in point
 
 
 @pytest.fixture(autouse=True)
 def _unmount_leftovers(tmp_path_factory):
-    """After each test, lazily unmount the FUSE mounts it made under pytest's tmp dirs, and fail it."""
+    """After each test, lazily unmount the FUSE mounts (and read-only store binds) it left, and fail it."""
     base = str(tmp_path_factory.getbasetemp())
-    before = _fuse_mounts()
+    before = set(_mounts())
     yield
-    left = sorted(m for m in _fuse_mounts() - before if m.startswith(base))
-    for target in left:
-        subprocess.run(["fusermount3", "-u", "-z", target], capture_output=True)
+    now = _mounts()
+    left = sorted(m for m in set(now) - before if _ours(m, base))
+    for point in sorted(left, key=len, reverse=True):
+        if now[point].startswith("fuse"):
+            subprocess.run(["fusermount3", "-u", "-z", point], capture_output=True)
+        else:
+            subprocess.run(["umount", "-l", point], capture_output=True)
     if left:
-        pytest.fail(f"test left FUSE mounts behind: {left}")
+        pytest.fail(f"test left mounts behind: {left}")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from viewsupport import fetched, materialize, materialize_dir, write_tree
+from viewsupport import fetched, materialize, materialize_dir, store_links, write_tree
 from viewwheels import make_corpus
 from vsite.plan import make_plan
 from vsite.target import probe
@@ -30,6 +30,12 @@ from vsite.view import build_view
 
 UV = str(Path(sys.executable).with_name("uv"))
 _UV_PRIVATE = re.compile(rb"\.dist-info/uv_(cache|build)\.json(,|$)")
+
+
+@pytest.fixture(params=[False, True], ids=["daemon-served", "linked"])
+def linked(request) -> bool:
+    """Both data paths: every byte from the daemon, or subtrees unique to a wheel as links into the store."""
+    return request.param
 
 
 
@@ -84,7 +90,7 @@ def target(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("lock_name", ["uv.lock", "pylock.toml"])
 @pytest.mark.parametrize("path_deps", [False, True], ids=["find-links", "path-wheels"])
-def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
+def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name, linked):
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=path_deps)
     if lock_name == "pylock.toml":
@@ -94,7 +100,8 @@ def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
     store = fetched(plan, tmp_path / "store", target)
     # uv sync's prompt is the project's name: the plan's root item has it (a pylock has none)
     prompt = "proj" if lock_name == "pylock.toml" else None
-    view = build_view(plan, store, target, venv_root=str(venv), prompt=prompt, mtime_ns=1)
+    view = build_view(plan, store, target, venv_root=str(venv), prompt=prompt, mtime_ns=1,
+                      links=store_links(store, linked))
 
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(venv), uv=True)
@@ -115,13 +122,13 @@ def test_venv_view_equals_uv_sync(tmp_path, target, path_deps, lock_name):
         assert ours[path] == theirs[path], path
 
 
-def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
+def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target, linked):
     """Site-packages only: the same files as uv's site-packages; RECORD lists what is presented."""
     wheels = make_corpus(tmp_path / "wheels")
     proj = _project(tmp_path, wheels, path_deps=False)
     plan = make_plan(proj / "uv.lock", target)
     store = fetched(plan, tmp_path / "store", target)
-    view = build_view(plan, store, target)
+    view = build_view(plan, store, target, links=store_links(store, linked))
 
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv" / target.site_packages), uv=True)
@@ -135,7 +142,7 @@ def test_site_view_equals_uv_site_packages_without_scripts(tmp_path, target):
 
 
 @pytest.mark.network
-def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
+def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target, linked):
     """Real wheels: a namespace package (jaraco.*), headers and data (pybind11-global),
     console scripts (pyjokes), licenses dirs in dist-info; locked from a find-links dir."""
     wheels = tmp_path / "wheels"
@@ -157,7 +164,7 @@ def test_venv_view_equals_uv_sync_for_pypi_wheels(tmp_path, target):
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     plan = make_plan(proj / "uv.lock", target)
     store = fetched(plan, tmp_path / "store", target)
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), links=store_links(store, linked))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert {c.path for c in view.conflicts() if not c.identical} == set()
@@ -209,7 +216,7 @@ def test_python_runs_on_the_view(tmp_path, target):
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_large_real_lock_equals_uv_sync(tmp_path, target):
+def test_large_real_lock_equals_uv_sync(tmp_path, target, linked):
     """~90 PyPI packages: jupyterlab (share/jupyter and etc/jupyter data from many
     wheels), the google namespace (api-core, protos, protobuf's executable RECORD)."""
     proj = tmp_path / "proj"
@@ -223,7 +230,7 @@ def test_large_real_lock_equals_uv_sync(tmp_path, target):
     _uv("sync", "-q", "--frozen", "-p", sys.executable, cwd=proj)
     plan = make_plan(proj / "uv.lock", target)
     store = fetched(plan, tmp_path / "store", target)  # downloads from the lock's URLs
-    view = build_view(plan, store, target, venv_root=str(proj / ".venv"))
+    view = build_view(plan, store, target, venv_root=str(proj / ".venv"), links=store_links(store, linked))
     ours = _normalize(materialize(view), uv=False)
     theirs = _normalize(materialize_dir(proj / ".venv"), uv=True)
     assert len(ours) > 5000

@@ -13,6 +13,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store.store import Store
 from vsite.target import Target
+from vsite.store.seal import file_mode
+from vsite.view import StoreLinks
 from vsite.view.nodes import DirNode, FileNode, LinkNode, View
 
 
@@ -50,9 +52,31 @@ def fetched(plan: Plan, root: Path, target: Target) -> Store:
 Tree = dict[str, object]  # relpath -> bytes (file), ("link", target), ("dir",)
 
 
+def store_links(store: Store, on: bool) -> StoreLinks | None:
+    """The links a view of ``store`` presents (into the store itself), or None: the
+    two data paths every faithfulness test runs with (vsite.fs.readonly)."""
+    wheels = str(store.layout.wheels_dir())
+    return StoreLinks(wheels, wheels) if on else None
+
+
+def _expand_link(target: str, path: str, out: Tree) -> None:
+    """A link into the store, as what a process walking it sees: the store's files,
+    with the modes uv would install (the store keeps them read-only, exec bits as shipped)."""
+    st = os.stat(target)
+    assert not st.st_mode & 0o222, f"{target} (behind {path}) is writable in the store"
+    if not stat.S_ISDIR(st.st_mode):
+        out[path] = (Path(target).read_bytes(), file_mode(st.st_mode))
+        return
+    out[path] = ("dir",)
+    for name in sorted(os.listdir(target)):
+        _expand_link(os.path.join(target, name), f"{path}/{name}", out)
+
+
 def materialize(view: View) -> Tree:
-    """Every path of ``view`` via children/lookup, with file bytes and modes checked."""
+    """Every path of ``view`` via children/lookup, with file bytes and modes checked;
+    links into the store (``view.links``) are followed, the venv's own links are not."""
     out: Tree = {}
+    links = getattr(view, "links", None)
 
     def walk(node: DirNode, prefix: str) -> None:
         for name, child in view.children(node):
@@ -63,7 +87,10 @@ def materialize(view: View) -> Tree:
                 out[path] = ("dir",)
                 walk(child, path + "/")
             elif isinstance(child, LinkNode):
-                out[path] = ("link", child.target)
+                if links is not None and child.target.startswith(links.root + "/"):
+                    _expand_link(child.target, path, out)
+                else:
+                    out[path] = ("link", child.target)
             else:
                 assert isinstance(child, FileNode)
                 data = child.data if child.data is not None else Path(child.real).read_bytes()

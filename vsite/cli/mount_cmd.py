@@ -40,18 +40,29 @@ def _describe(conflict) -> str:
     return f"{conflict.path}: {conflict.winner} over {', '.join(conflict.losers)}{same}"
 
 
-def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: bool):
+def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: bool, allow_other: bool = False):
     """Fetch what ``plan`` lacks and build its view for mount point ``path``: (store, view, registry record).
 
-    Shared by ``vsite mount`` and the shared mounts of ``vsite run`` (vsite.shared).
+    Decides the data path too (vsite.fs.readonly: links into the store, for
+    root through a read-only bind mount made here and released with the mount
+    or by ``readonly.release`` if mounting fails). Shared by ``vsite mount``
+    and the shared mounts of ``vsite run`` (vsite.shared).
     """
+    from vsite.fs import readonly
     from vsite.store.store import Store
     from vsite.view import build_view
     from vsite.view.conflicts import warning as conflict_warning
 
     store = Store()
     _fetch(store, plan, interpreter, offline)
-    view = build_view(plan, store, interpreter, venv_root=path if venv else None)
+    data_path = readonly.choose(store.layout.wheels_dir(), path, allow_other=allow_other)
+    if data_path.why:
+        click.echo(f"vsite: {data_path.why}", err=True)
+    try:
+        view = build_view(plan, store, interpreter, venv_root=path if venv else None, links=data_path.links)
+    except BaseException:
+        readonly.release(path)
+        raise
     found = view.conflicts()
     line = conflict_warning(found)
     if line:
@@ -97,7 +108,8 @@ def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline:
     path, created = mountpoint.prepare_target(target)
     try:
         plan, interpreter = plan_from_cli(lock, **opts)
-        store, view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline)
+        store, view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline,
+                                      allow_other=allow_other)
         if foreground:
             from vsite.fs.daemon import serve
 
@@ -118,6 +130,9 @@ def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline:
         # fetch's lock record covers them until this pin exists).
         usage.pin(store, record.plan_key, record.wheels, pid)
     except BaseException:
+        from vsite.fs import readonly
+
+        readonly.release(path)
         if created:
             try:
                 os.rmdir(path)

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vsite.errors import MountError
-from vsite.fs import registry
+from vsite.fs import readonly, registry
 from vsite.view.nodes import View
 
 # A task run beside the filesystem: called as ``service(cancel_scope, task_status=...)``.
@@ -145,6 +145,7 @@ def serve(
     finally:
         pyfuse3.close(unmount=not state["unmounted"])
         ops.close_all()
+        readonly.release(target)
         registry.remove(target, keep_log=True)
 
 

@@ -129,6 +129,9 @@ def unmount(target: str, *, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while registry.pid_alive(record.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
+    from vsite.fs import readonly
+
+    readonly.release(path)  # a dead daemon's read-only bind mount of the store
     registry.remove(path)
 
 

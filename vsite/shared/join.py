@@ -64,7 +64,7 @@ def _start(
 ) -> None:
     """Mount ``plan`` at ``env.venv`` with a lease server in its daemon (called under the file lock)."""
     from vsite.cli.mount_cmd import prepare
-    from vsite.fs import mountpoint
+    from vsite.fs import mountpoint, readonly
     from vsite.fs.daemon import spawn
     from vsite.shared.server import LeaseServer
     from vsite.store import usage
@@ -73,7 +73,11 @@ def _start(
     _clear_dead_mount(env)
     path, _ = mountpoint.prepare_target(env.venv)
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
-    pid = spawn(view, record, service=LeaseServer(env, grace).run)
+    try:
+        pid = spawn(view, record, service=LeaseServer(env, grace).run)
+    except BaseException:
+        readonly.release(path)
+        raise
     usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 
 

@@ -7,5 +7,6 @@
 from vsite.view.conflicts import Conflict
 from vsite.view.merged import MergedView, build_view
 from vsite.view.package import EntrySource
+from vsite.view.tree import StoreLinks
 
-__all__ = ["Conflict", "EntrySource", "MergedView", "build_view"]
+__all__ = ["Conflict", "EntrySource", "MergedView", "StoreLinks", "build_view"]

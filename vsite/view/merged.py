@@ -17,7 +17,7 @@ from vsite.view.conflicts import Claim, Conflict, conflicts_from_claims, file_di
 from vsite.view.installed import dist_info_files, record
 from vsite.view.package import EntrySource, Package
 from vsite.view.scripts import EntryPoint, launcher, rewrite_script
-from vsite.view.tree import Entry, Fixed, Layer, Link, MergedTree, Real, Source, Synth, VDir
+from vsite.view.tree import Entry, Fixed, Layer, Link, MergedTree, Real, Source, StoreLinks, Synth, VDir
 from vsite.view import venv as venv_skel
 
 VENV_OWNER = -1  # the venv skeleton: created before any package, so any package overrides it
@@ -76,6 +76,7 @@ class MergedView(MergedTree):
         venv_root: str | None = None,
         prompt: str | None = None,
         mtime_ns: int | None = None,
+        links: StoreLinks | None = None,
     ) -> None:
         self.packages = packages
         self.target = target
@@ -89,20 +90,22 @@ class MergedView(MergedTree):
         else:
             roots = self._venv_sources(site, prompt)
         seals = {p.owner: p.summary.sealed_ns for p in packages}
-        super().__init__(roots, owners, mtime_ns=time.time_ns() if mtime_ns is None else mtime_ns, seals=seals)
+        super().__init__(
+            roots, owners, mtime_ns=time.time_ns() if mtime_ns is None else mtime_ns, seals=seals, links=links
+        )
 
     # -- site-packages -------------------------------------------------------
     def _site_source(self) -> Fixed:
         index: dict[str, list[Entry]] = {}
         for pkg in self.packages:
-            site, pyc = pkg.scheme_dir("site"), pkg.pyc
-            for name in pkg.summary.top_level:
-                sub_pyc = os.path.join(pyc, name) if pyc is not None and name != "__pycache__" else None
-                index.setdefault(name, []).append(Real(pkg.owner, os.path.join(site, name), sub_pyc))
+            site = pkg.scheme_dir("site")
+            top_level = set(pkg.summary.top_level)
+            if "__pycache__" not in top_level and any(n.endswith(".py") for n in top_level):
+                top_level.add("__pycache__")  # the store's bytecode of top-level modules
+            for name in sorted(top_level):
+                index.setdefault(name, []).append(Real(pkg.owner, os.path.join(site, name)))
             overlay = {name: (Synth(pkg.owner, make),) for name, make in self._installer_files(pkg).items()}
             index.setdefault(pkg.summary.dist_info, []).append(VDir(pkg.owner, (Fixed(overlay),)))
-            if pyc is not None and any(n.endswith(".py") for n in pkg.summary.top_level):
-                index.setdefault("__pycache__", []).append(Real(pkg.owner, os.path.join(pyc, "__pycache__")))
         return Fixed(index)
 
     def _installer_files(self, pkg: Package) -> dict[str, Callable[[], bytes]]:
@@ -208,21 +211,23 @@ def build_view(
     venv_root: str | None = None,
     prompt: str | None = None,
     mtime_ns: int | None = None,
+    links: StoreLinks | None = None,
 ) -> MergedView:
-    """The view of ``plan`` for ``target`` over ``store`` (anything with
-    ``entry_dir(item)`` and ``bytecode_dir(item, cache_tag)``).
+    """The view of ``plan`` for ``target`` over ``store`` (anything with ``entry_dir(item)``).
 
     ``venv_root`` (absolute) makes the root a whole venv to be mounted there;
     ``prompt`` is the venv prompt (default: the lock's own project, as uv sync
     writes it; none if the plan has no such item); ``mtime_ns``
-    is the fixed mtime of directories and generated files (default: now).
+    is the fixed mtime of directories and generated files (default: now);
+    ``links``: present subtrees unique to one wheel as links into the store
+    (without it the daemon serves every file's bytes).
     Raises StoreError if a package is missing from the store, or if the cheap
     tamper check of :meth:`Package.check_sealed` finds its entry changed.
     """
     if venv_root is not None and not os.path.isabs(venv_root):
         raise ValueError(f"venv_root must be absolute: {venv_root}")
     items = [item for item in plan.items if item.kind != "virtual"]
-    packages = [Package.load(n, item, store, target.cache_tag) for n, item in enumerate(items)]
+    packages = [Package.load(n, item, store) for n, item in enumerate(items)]
     for pkg in packages:
         pkg.check_sealed()
     return MergedView(
@@ -231,4 +236,5 @@ def build_view(
         venv_root=os.path.normpath(venv_root) if venv_root else None,
         prompt=prompt if prompt is not None else root_project(plan),
         mtime_ns=mtime_ns,
+        links=links,
     )

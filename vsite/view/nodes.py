@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import stat
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(eq=False, slots=True)
@@ -41,7 +41,8 @@ class FileNode(Node):
 
 @dataclass(eq=False, slots=True)
 class LinkNode(Node):
-    """A symbolic link (venv ``bin/python``); ``target`` is what readlink returns."""
+    """A symbolic link: the venv's ``bin/python``, or a subtree unique to one wheel,
+    linked into the store; ``target`` is what readlink returns."""
 
     target: str
 
@@ -52,10 +53,10 @@ class LinkNode(Node):
 
 @dataclass(eq=False, slots=True)
 class DirNode(Node):
-    """A directory; its children are resolved by the :class:`View` on first use."""
+    """A directory; its children are resolved by the :class:`View` on first use
+    (the view keeps its own bookkeeping for it, keyed by ``ino``)."""
 
     nlink: int = 2
-    extra: dict = field(default_factory=dict)  # the view's private bookkeeping
 
     @property
     def st_mode(self) -> int:

@@ -17,10 +17,8 @@ class EntrySource(Protocol):
     """What the view needs of the store (``vsite.store.Store`` provides it)."""
 
     def entry_dir(self, item: PlanItem) -> Path | None:
-        """The unpacked entry of ``item``'s wheel, or None if not in the store."""
-
-    def bytecode_dir(self, item: PlanItem, cache_tag: str) -> Path | None:
-        """``item``'s compiled bytecode mirror for ``cache_tag``, or None."""
+        """The unpacked entry of ``item``'s wheel (its ``site/`` holds the compiled
+        bytecode in ``__pycache__`` dirs), or None if not in the store."""
 
 
 @dataclass(eq=False)
@@ -31,10 +29,9 @@ class Package:
     item: PlanItem
     summary: EntrySummary
     entry: str
-    pyc: str | None
 
     @classmethod
-    def load(cls, owner: int, item: PlanItem, store: EntrySource, cache_tag: str) -> "Package":
+    def load(cls, owner: int, item: PlanItem, store: EntrySource) -> "Package":
         """Read the entry's summary (one small file); a missing entry is a StoreError."""
         entry = store.entry_dir(item)
         if entry is None:
@@ -43,25 +40,24 @@ class Package:
             summary = read_summary(entry)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"store entry of {item.name} {item.version} is unreadable: {exc}") from None
-        pyc = store.bytecode_dir(item, cache_tag)
-        return cls(owner, item, summary, str(entry), str(pyc) if pyc is not None else None)
+        return cls(owner, item, summary, str(entry))
 
     def check_sealed(self) -> None:
-        """Mount-time tamper check: one lstat of ``site/``, each top-level name and
-        the bytecode mirror, so O(packages), not O(files). Deeper changes are
-        caught when the view first resolves the changed path (see vsite.view.tree).
+        """Mount-time tamper check: one lstat of ``site/`` and each top-level name,
+        so O(packages), not O(files). Deeper changes are caught when the view
+        first resolves the changed path (see vsite.view.tree), or, below a link
+        into the store, by ``vsite cache verify``; writes through a mount never
+        reach the store (docs/store.md, "Read-only").
         """
         site = self.scheme_dir("site")
         paths = [site, *(os.path.join(site, name) for name in self.summary.top_level)]
-        if self.pyc is not None:
-            paths.append(self.pyc)
         for path in paths:
             try:
                 ok = intact(os.lstat(path), self.summary.sealed_ns)
             except OSError:
                 ok = False
             if not ok:
-                rel = os.path.relpath(path, self.entry) if path.startswith(self.entry) else path
+                rel = os.path.relpath(path, self.entry)
                 raise StoreError(
                     f"store entry of {self.name} {self.summary.version} was changed after fetch ({rel});"
                     " `vsite cache verify` lists what changed, `vsite cache gc --corrupt` then `vsite fetch` restores it"

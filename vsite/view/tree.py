@@ -13,6 +13,15 @@ packages, ``share/``) and otherwise the entry of the highest-priority owner
 wins; owners are numbered in plan order, so a later package wins, as if
 installed last. Shadowing across owners is recorded as a :class:`Conflict`.
 
+With :class:`StoreLinks`, a name held by one store path alone (a directory
+unique to one wheel, or a conflict's winning file) is presented as a symbolic
+link to that path in the store: "metadata from the daemon, bytes from the
+store". The kernel then walks and reads the store itself, at native speed and
+with one page-cache copy per node, and the daemon only answers the merged
+directories above (site-packages, namespace packages, dist-info dirs with
+synthesized files) and the synthesized files. Without it every store file is
+served by the daemon (a :class:`FileNode` with ``real``).
+
 The store is not trusted blindly: every store path is ``lstat``-ed when it is
 resolved anyway, and a path whose stat shows it changed since the entry was
 sealed (``seals``: owner -> sealed mtime, see :mod:`vsite.store.seal`), or
@@ -43,13 +52,27 @@ DIR_MODE = 0o755
 
 @dataclass(frozen=True)
 class Real:
-    """A path in the store owned by package ``owner``; ``pyc`` is the same
-    directory in that package's bytecode mirror (site/ dirs only)."""
+    """A path in the store owned by package ``owner`` (``st``: its lstat, if known)."""
 
     owner: int
     path: str
-    pyc: str | None = None
     st: os.stat_result | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class StoreLinks:
+    """Present store paths as symbolic links: a path under ``store`` (the store's
+    directory of entries) becomes a link to the same path under ``root``, which
+    is ``store`` itself or a read-only bind mount of it (vsite.fs.readonly)."""
+
+    store: str
+    root: str
+
+    def target(self, path: str) -> str:
+        rel = os.path.relpath(path, self.store)
+        if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+            raise ValueError(f"{path} is not in the store {self.store}")
+        return os.path.join(self.root, rel)
 
 
 @dataclass(frozen=True)
@@ -112,39 +135,22 @@ def _lstat(path: str) -> os.stat_result | None:
 
 @dataclass(frozen=True)
 class Layer:
-    """A real directory of one package; its ``__pycache__`` also comes from ``pyc``."""
+    """A real directory of one package (its ``__pycache__`` dirs hold the store's bytecode)."""
 
     owner: int
     path: str
-    pyc: str | None = None
 
     def names(self) -> Iterable[str]:
         try:
             with os.scandir(self.path) as it:
-                names = [e.name for e in it]
+                return [e.name for e in it]
         except (FileNotFoundError, NotADirectoryError):
-            names = []
-        if self.pyc is not None and "__pycache__" not in names:
-            st = _lstat(os.path.join(self.pyc, "__pycache__"))
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                names.append("__pycache__")
-        return names
+            return []
 
     def get(self, name: str) -> list[Entry]:
-        out: list[Entry] = []
         path = os.path.join(self.path, name)
         st = _lstat(path)
-        if st is not None:
-            pyc = None
-            if self.pyc is not None and name != "__pycache__" and stat.S_ISDIR(st.st_mode):
-                pyc = os.path.join(self.pyc, name)
-            out.append(Real(self.owner, path, pyc, st))
-        if name == "__pycache__" and self.pyc is not None:
-            cache = os.path.join(self.pyc, name)
-            st = _lstat(cache)
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                out.append(Real(self.owner, cache, None, st))
-        return out
+        return [] if st is None else [Real(self.owner, path, st)]
 
 
 @dataclass
@@ -159,12 +165,24 @@ class _Candidate:
         return self.st is not None and stat.S_ISDIR(self.st.st_mode)
 
 
+@dataclass(eq=False, slots=True)
+class _DirState:
+    """The view's bookkeeping for one merged directory (kept beside its node, not in it)."""
+
+    path: str  # relative to the root, "" for the root
+    sources: tuple[Source, ...]
+    eager: bool  # more than one real layer: list on first lookup
+    memo: dict[str, Node | None] = field(default_factory=dict)
+    listed: list[tuple[str, Node]] | None = None
+
+
 class MergedTree(View):
     """A :class:`View` over merged sources; ``owners`` names the packages by owner number.
 
     Directories list on first lookup when they hold more than one real layer (a
     negative lookup would otherwise cost an lstat per layer); single-package
-    directories answer lookups with one lstat each.
+    directories answer lookups with one lstat each. ``links``: present store
+    paths held by one source as symlinks (see the module docstring).
     """
 
     def __init__(
@@ -174,11 +192,14 @@ class MergedTree(View):
         *,
         mtime_ns: int,
         seals: Mapping[int, int] | None = None,
+        links: StoreLinks | None = None,
     ) -> None:
         self.owners = owners
         self.seals = seals or {}
         self.mtime_ns = mtime_ns
+        self.links = links
         self._nodes: dict[int, Node] = {}
+        self._dirs: dict[int, _DirState] = {}
         self._next_ino = self.ROOT_INO
         self._lock = threading.RLock()
         self._found: dict[str, Conflict] = {}
@@ -189,26 +210,27 @@ class MergedTree(View):
         return self._nodes[ino]
 
     def lookup(self, parent: DirNode, name: str) -> Node | None:
-        extra = parent.extra
-        memo: dict[str, Node | None] = extra["memo"]
+        state = self._dirs[parent.ino]
+        memo = state.memo
         if name in memo:
             return memo[name]
-        if extra["listed"] is not None:
+        if state.listed is not None:
             return None
         with self._lock:
             if name in memo:
                 return memo[name]
-            if extra["eager"]:
-                self._list(parent)
+            if state.eager:
+                self._list(state)
                 return memo.get(name)
-            node = memo[name] = self._resolve(parent, name)
+            node = memo[name] = self._resolve(state, name)
             return node
 
     def children(self, parent: DirNode) -> list[tuple[str, Node]]:
-        listed = parent.extra["listed"]
+        state = self._dirs[parent.ino]
+        listed = state.listed
         if listed is None:
             with self._lock:
-                listed = self._list(parent)
+                listed = self._list(state)
         return listed
 
     # -- conflicts ---------------------------------------------------------
@@ -225,35 +247,30 @@ class MergedTree(View):
 
     def _new_dir(self, path: str, sources: tuple[Source, ...]) -> DirNode:
         layers = sum(1 for s in sources if isinstance(s, Layer))
-        node = DirNode(
-            self._alloc(),
-            DIR_MODE,
-            self.mtime_ns,
-            extra={"path": path, "sources": sources, "memo": {}, "listed": None, "eager": layers > 1},
-        )
+        node = DirNode(self._alloc(), DIR_MODE, self.mtime_ns)
         self._nodes[node.ino] = node
+        self._dirs[node.ino] = _DirState(path, sources, eager=layers > 1)
         return node
 
-    def _list(self, parent: DirNode) -> list[tuple[str, Node]]:
-        extra = parent.extra
-        if extra["listed"] is not None:
-            return extra["listed"]
-        memo = extra["memo"]
+    def _list(self, state: _DirState) -> list[tuple[str, Node]]:
+        if state.listed is not None:
+            return state.listed
+        memo = state.memo
         names: set[str] = set()
-        for source in extra["sources"]:
+        for source in state.sources:
             names.update(source.names())
         out = []
         for name in sorted(names):
-            node = memo[name] if name in memo else self._resolve(parent, name)
+            node = memo[name] if name in memo else self._resolve(state, name)
             memo[name] = node
             if node is not None:
                 out.append((name, node))
-        extra["listed"] = out
+        state.listed = out
         return out
 
-    def _resolve(self, parent: DirNode, name: str) -> Node | None:
+    def _resolve(self, state: _DirState, name: str) -> Node | None:
         candidates: list[_Candidate] = []
-        for source in parent.extra["sources"]:
+        for source in state.sources:
             for entry in source.get(name):
                 st = None
                 if isinstance(entry, Real):
@@ -264,10 +281,10 @@ class MergedTree(View):
                 candidates.append(_Candidate(entry, st))
         if not candidates:
             return None
-        # stable: same owner keeps source order (bytecode after site, synthesized last)
+        # stable: same owner keeps source order (synthesized files after the store's)
         candidates.sort(key=lambda c: c.entry.owner)
         winner = candidates[-1]
-        path = f"{parent.extra['path']}/{name}" if parent.extra["path"] else name
+        path = f"{state.path}/{name}" if state.path else name
         if winner.is_dir:
             merged = [c for c in candidates if c.is_dir]
             losers = {c.entry.owner for c in candidates if not c.is_dir}
@@ -276,12 +293,16 @@ class MergedTree(View):
             losers = {c.entry.owner for c in candidates[:-1]}
         losers.discard(winner.entry.owner)
         # bytecode follows its source (same winner), so only sources are reported
-        if losers and name != "__pycache__" and not parent.extra["path"].endswith("__pycache__"):
+        if losers and name != "__pycache__" and not state.path.endswith("__pycache__"):
             self._found[path] = Conflict(
                 path,
                 self.owners[winner.entry.owner],
                 tuple(sorted(self.owners[o] for o in losers)),
             )
+        if self.links is not None and isinstance(winner.entry, Real) and len(merged) <= 1:
+            # one store path holds this name (a subtree unique to one wheel, or a
+            # conflict's winning file): the kernel reads it from the store itself
+            return self._add(LinkNode(self._alloc(), 0o777, self.mtime_ns, self.links.target(winner.entry.path)))
         if merged:
             sources: list[Source] = []
             for c in merged:
@@ -289,7 +310,7 @@ class MergedTree(View):
                     sources.extend(c.entry.sources)
                 else:
                     assert isinstance(c.entry, Real)
-                    sources.append(Layer(c.entry.owner, c.entry.path, c.entry.pyc))
+                    sources.append(Layer(c.entry.owner, c.entry.path))
             return self._new_dir(path, tuple(sources))
         return self._leaf(winner, candidates[:-1])
 
@@ -302,6 +323,10 @@ class MergedTree(View):
                   entry.path, why, self.owners.get(entry.owner, "?"))
         raise OSError(errno.EIO, f"store file {why}", entry.path)
 
+    def _add(self, node: Node) -> Node:
+        self._nodes[node.ino] = node
+        return node
+
     def _leaf(self, c: _Candidate, shadowed: list[_Candidate]) -> Node:
         entry = c.entry
         if isinstance(entry, Synth):
@@ -311,11 +336,8 @@ class MergedTree(View):
             for other in shadowed:
                 if other.entry.owner == entry.owner and other.st is not None and stat.S_ISREG(other.st.st_mode):
                     mode = file_mode(other.st.st_mode)
-            node: Node = FileNode(self._alloc(), mode, self.mtime_ns, len(data), data=data)
-        elif isinstance(entry, Link):
-            node = LinkNode(self._alloc(), 0o777, self.mtime_ns, entry.target)
-        else:
-            assert isinstance(entry, Real) and c.st is not None and stat.S_ISREG(c.st.st_mode)
-            node = FileNode(self._alloc(), file_mode(c.st.st_mode), c.st.st_mtime_ns, c.st.st_size, real=entry.path)
-        self._nodes[node.ino] = node
-        return node
+            return self._add(FileNode(self._alloc(), mode, self.mtime_ns, len(data), data=data))
+        if isinstance(entry, Link):
+            return self._add(LinkNode(self._alloc(), 0o777, self.mtime_ns, entry.target))
+        assert isinstance(entry, Real) and c.st is not None and stat.S_ISREG(c.st.st_mode)
+        return self._add(FileNode(self._alloc(), file_mode(c.st.st_mode), c.st.st_mtime_ns, c.st.st_size, real=entry.path))

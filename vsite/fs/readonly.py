@@ -1,0 +1,159 @@
+"""Where a mount's links into the store lead, and why nothing can write through them.
+
+A view presents each subtree unique to one wheel as a symlink into the store
+(vsite.view.tree.StoreLinks), so the kernel reads the store's files itself.
+A process that can write where a link leads could change the store through
+an environment: Python writes missing ``.pyc`` files next to their sources,
+``pip uninstall`` unlinks, an editor saves in place. Who can reach the links
+decides what protects the store:
+
+- **a user's own mount** (no ``--allow-other``): only that user can walk it
+  (FUSE refuses every other uid, root included). The store's sealed modes
+  (dirs 0o555, files 0o444/0o555, vsite.store.seal) refuse the user's writes,
+  so the links lead straight into the store;
+- **root**: root ignores modes, so the links lead into a *read-only bind mount*
+  of the store's entries, made for this mount at :func:`bind_path` and
+  detached with it; every write through it fails with EROFS, whatever the
+  caller's privileges, and the page cache is the store's (same inodes);
+- **a user's mount with ``--allow-other``**: root could reach the links and a
+  user cannot make a bind mount, so the daemon serves the bytes (no links);
+  also when root cannot bind-mount (no CAP_SYS_ADMIN, e.g. a container), or
+  when other users could not traverse the bind mount's path.
+
+``VSITE_LINKS=0`` turns links off (the daemon serves every byte): for
+diagnosis and for benchmarks of the two data paths.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsite.paths import runtime_dir
+from vsite.view.tree import StoreLinks
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MNT_DETACH = 0x2
+
+
+@dataclass(frozen=True)
+class DataPath:
+    """How a mount's file bytes reach readers: ``links`` (None: through the daemon) and why."""
+
+    links: StoreLinks | None
+    why: str  # one line for the user when links are off, "" when on
+
+    @property
+    def native(self) -> bool:
+        return self.links is not None
+
+
+def bind_path(mountpoint: str) -> Path:
+    """The read-only bind mount of the store that root's mount at ``mountpoint`` links into."""
+    digest = hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
+    return runtime_dir() / "store-ro" / digest
+
+
+def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPath:
+    """Decide (and for root, set up) where ``mountpoint``'s links into ``store_entries`` lead."""
+    store = str(store_entries)
+    if os.environ.get("VSITE_LINKS") == "0":
+        return DataPath(None, "VSITE_LINKS=0: the daemon serves every file")
+    if os.geteuid() != 0:
+        if allow_other:
+            return DataPath(None, "--allow-other as a user: the daemon serves every file (root could write through links)")
+        return DataPath(StoreLinks(store, store), "")
+    at = bind_path(mountpoint)
+    try:
+        bind_read_only(store_entries, at)
+    except OSError as exc:
+        return DataPath(None, f"cannot bind-mount the store read-only ({exc.strerror}): the daemon serves every file")
+    if allow_other and not _others_can_traverse(at):
+        release(mountpoint)
+        return DataPath(None, f"{at.parent} is not searchable by other users: the daemon serves every file")
+    return DataPath(StoreLinks(store, str(at)), "")
+
+
+def bind_read_only(source: Path, at: Path) -> None:
+    """Bind ``source`` read-only at ``at`` (created; an earlier bind there is detached first)."""
+    release_path(at)
+    at.mkdir(parents=True, exist_ok=True)
+    _mount(str(source), str(at), MS_BIND)
+    try:
+        _mount(None, str(at), MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    except OSError:
+        release_path(at)
+        raise
+
+
+def release(mountpoint: str) -> None:
+    """Detach and remove the read-only bind mount of ``mountpoint``, if there is one (idempotent)."""
+    if os.geteuid() == 0:
+        release_path(bind_path(mountpoint))
+
+
+def release_path(at: Path) -> None:
+    """Detach whatever is mounted at ``at`` (lazily: readers inside keep working) and remove the dir."""
+    while _mounted(at):
+        if _libc().umount2(os.fsencode(at), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err in (errno.EINVAL, errno.ENOENT):
+                break
+            raise OSError(err, os.strerror(err), str(at))
+    try:
+        at.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # not empty: not ours to remove
+
+
+def _mounted(at: Path) -> bool:
+    """Whether something is mounted at ``at`` (os.path.ismount misses a bind mount
+    from the same filesystem: its device and its parent's are the same)."""
+    want = os.path.abspath(at)
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                point = line.split(b" ", 5)[4]
+                if _unescape(point) == want:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def _unescape(field: bytes) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes are written as octal escapes."""
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field))
+
+
+def _others_can_traverse(path: Path) -> bool:
+    """Whether every directory from / down to ``path`` is searchable by other users."""
+    for part in [path, *path.parents]:
+        try:
+            if not os.stat(part).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str | None, target: str, flags: int) -> None:
+    src = os.fsencode(source) if source is not None else None
+    if _libc().mount(src, os.fsencode(target), None, ctypes.c_ulong(flags), None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)
