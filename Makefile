@@ -24,14 +24,15 @@ $(PY): | system
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# pyfuse3 from its sdist with vsite's 2-line patch (read/readdir get the inode when
-# the handle is 0: docs/fs.md, "Zero-message open"), installed before vsite so that
-# vsite's `pyfuse3>=` requirement is already met. The local version label makes the
-# patched build identifiable (vsite/fs/operations.py looks for it); the patch script
-# fails if the source is not what it expects. `--no-binary pyfuse3`, not `:all:`,
+# pyfuse3 from its sdist with vsite's small patch (read/readdir get the inode when
+# the handle is 0; init can ask for symlink caching and reports what it asked for:
+# docs/fs.md, "Zero-message open", "Symlink caching"), installed before vsite so that
+# vsite's `pyfuse3>=` requirement is already met. The local version label (+vsiteN,
+# N the patch level) makes the patched build identifiable (vsite/fs/pyfuse3_build.py
+# reads it); the patch script fails if the source is not what it expects. `--no-binary pyfuse3`, not `:all:`,
 # which would also build pyfuse3's build requirements (Cython) from source.
 PYFUSE3_VERSION := 3.5.0
-PYFUSE3_LABEL   := vsite1
+PYFUSE3_LABEL   := vsite2
 PYFUSE3_CACHE   := .cache/pyfuse3
 PYFUSE3_SDIST   := $(PYFUSE3_CACHE)/pyfuse3-$(PYFUSE3_VERSION).tar.gz
 PYFUSE3_SRC     := $(PYFUSE3_CACHE)/src/pyfuse3-$(PYFUSE3_VERSION)

@@ -18,6 +18,7 @@ releasedir, lookup and getattr never come back, and at least one of
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ import pytest
 from fusetools import FS_MODES, force_unmount, require_fs_mode
 from runhelp import DEMO_LOCK, demo_cache, run, shared_env  # noqa: F401
 from vsite.fs import mountpoint, registry
+from vsite.fs.pyfuse3_build import notice
 from vsite.fs.storefiles import MAX_OPEN
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network, pytest.mark.slow]
@@ -70,6 +72,8 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
     try:
         done = run("mount", "--offline", DEMO_LOCK, target, env=env)
         assert done.returncode == 0, done.stderr
+        # the build's missing fast paths (none with +vsite2), not the switch, make the notice
+        assert [line for line in done.stderr.splitlines() if " off (" in line] == ([notice()] if notice() else [])
         record = registry.read_record(str(target))
         first = _import_delta(target, record, env)
         warm = _import_delta(target, record, env)
@@ -91,6 +95,39 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         assert len(files) > MAX_OPEN  # more files than the daemon keeps store fds open for
         for rel, path in files.items():
             assert (target / rel).read_bytes() == path.read_bytes(), rel
+        assert run("unmount", target, env=env).returncode == 0
+    finally:
+        force_unmount(str(target))
+
+
+# `vsite mount` with pyfuse3's version lookup answering "3.5.0" (stock), in the CLI and the daemon it forks.
+AS_STOCK = """
+import importlib.metadata as m, runpy, sys
+real = m.version
+m.version = lambda name: "3.5.0" if name == "pyfuse3" else real(name)
+sys.argv = ["vsite", *sys.argv[1:]]
+runpy.run_module("vsite", run_name="__main__")
+"""
+
+
+def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):  # noqa: F811
+    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")}
+    target = tmp_path / "site-packages"
+    try:
+        done = subprocess.run([sys.executable, "-c", AS_STOCK, "mount", "--offline", DEMO_LOCK, target],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lines = [line for line in done.stderr.splitlines() if "fast" in line or " off (" in line]
+        assert lines == [
+            "vsite: stock pyfuse3 3.5.0: zero-message open and symlink caching are off (install vsite's "
+            "patched pyfuse3 build: `make venv` in a vsite checkout builds it, tools/patch_pyfuse3.py)"
+        ], done.stderr
+        record = registry.read_record(str(target))
+        delta = _import_delta(target, record, env)
+        assert delta["open"] > 10 and delta["release"] > 0  # the stock path, working
+        stats = mountpoint.fresh_stats(record)
+        assert stats["zero_message_open"] is False and stats["cache_symlinks"] is False
+        assert stats["pyfuse3"] == "3.5.0"
         assert run("unmount", target, env=env).returncode == 0
     finally:
         force_unmount(str(target))

@@ -9,6 +9,7 @@ command created is removed again.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -40,6 +41,18 @@ def _describe(conflict) -> str:
     return f"{conflict.path}: {conflict.winner} over {', '.join(conflict.losers)}{same}"
 
 
+@functools.cache
+def fast_path_notice() -> None:
+    """Name on stderr, once per command, the fast paths the installed pyfuse3 build lacks
+    (stock pyfuse3 works, slower). Here, not in the daemon, whose stderr is its log; from
+    pyfuse3's version alone (vsite.fs.pyfuse3_build), so the CLI does not import pyfuse3."""
+    from vsite.fs.pyfuse3_build import notice
+
+    line = notice()
+    if line:
+        click.echo(line, err=True)
+
+
 def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: bool, allow_other: bool = False):
     """Fetch what ``plan`` lacks and build its view for mount point ``path``: (store, view, registry record).
 
@@ -63,6 +76,7 @@ def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: boo
     except BaseException:
         readonly.release(path)
         raise
+    fast_path_notice()
     found = view.conflicts()
     line = conflict_warning(found)
     if line:

@@ -16,16 +16,20 @@ counters at once (otherwise at most once a second while requests arrive).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from vsite.errors import MountError
 from vsite.fs import readonly, registry
 from vsite.view.nodes import View
+
+if TYPE_CHECKING:
+    import trio
 
 # A task run beside the filesystem: called as ``service(cancel_scope, task_status=...)``.
 Service = Callable[..., Awaitable[Any]]
@@ -58,95 +62,168 @@ def serve(
     shared mount, and may cancel the scope to unmount), then ``on_ready`` is
     called; the record is removed at exit.
     """
-    import pyfuse3
-    import trio
+    _Daemon(view, record, allow_other=allow_other, on_ready=on_ready, service=service).run()
 
-    from vsite.fs.operations import ViewOperations
 
-    ops = ViewOperations(view)
-    target = record.target
-    try:
-        pyfuse3.init(ops, target, mount_options(allow_other))
-    except RuntimeError as exc:
-        raise MountError(f"cannot mount at {target}: {exc}") from None
-    state: dict = {"unmounted": False, "error": None}
+class _Daemon:
+    """One mount being served: the pyfuse3 session, its trio tasks and its registry entries.
 
-    def publish() -> None:
+    ``run`` is the whole lifecycle: ``_around_mount`` (set-up and teardown beside
+    the mount), ``pyfuse3.init``, the trio loop (``_main``: signals, the FUSE
+    main loop, the readiness check, periodic counters) and ``_close``.
+    """
+
+    def __init__(
+        self,
+        view: View,
+        record: registry.MountRecord,
+        *,
+        allow_other: bool,
+        on_ready: Callable[[], None] | None,
+        service: Service | None,
+    ) -> None:
+        from vsite.fs.operations import ViewOperations
+
+        self.record = record
+        self.target = record.target
+        self.allow_other = allow_other
+        self.on_ready = on_ready
+        self.service = service
+        self.ops = ViewOperations(view)
+        self.unmounted = False  # the kernel ended the session (someone unmounted us)
+        self.error: str | None = None  # why the mount never became ready
+
+    def run(self) -> None:
+        import pyfuse3
+        import trio
+
+        with self._around_mount():
+            try:
+                pyfuse3.init(self.ops, self.target, mount_options(self.allow_other))
+            except RuntimeError as exc:
+                raise MountError(f"cannot mount at {self.target}: {exc}") from None
+            try:
+                trio.run(self._main)
+                if self.error:
+                    raise MountError(self.error)
+            finally:
+                self._close()
+
+    @contextlib.contextmanager
+    def _around_mount(self) -> Iterator[None]:
+        """What must exist while the mount does, torn down after the mount is closed (also
+        when init fails): the read-only bind mount of the store that root's links lead
+        into (made by ``prepare`` before the fork, vsite.fs.readonly)."""
+        try:
+            yield
+        finally:
+            readonly.release(self.target)
+
+    def _close(self) -> None:
+        import pyfuse3
+
+        pyfuse3.close(unmount=not self.unmounted)
+        self.ops.close_all()
+        registry.remove(self.target, keep_log=True)
+
+    # -- counters ----------------------------------------------------------
+
+    def publish(self) -> None:
+        """Write the request counters and the fast paths in use to the mount's ``.stats.json``."""
+        from vsite.fs.pyfuse3_build import installed
+
+        ops = self.ops
+        fast = ops.fast_paths()
         registry.write_stats(
-            target,
+            self.target,
             {
                 "pid": os.getpid(),
                 "updated": time.time(),
                 "requests": {k: v for k, v in ops.counts.items() if v},
                 "files_served": len(ops.files_read),
-                "zero_message_open": ops.no_open,
+                "zero_message_open": fast.zero_message_open,
+                "cache_symlinks": fast.cache_symlinks,
+                "pyfuse3": installed().version,
             },
         )
 
-    async def fuse_main(scope: trio.CancelScope) -> None:
+    async def _publish_stats(self) -> None:
+        """Publish at most once every STATS_INTERVAL, and only when requests arrived."""
+        import trio
+
+        last = None
+        while True:
+            await trio.sleep(STATS_INTERVAL)
+            snapshot = sum(self.ops.counts.values())
+            if snapshot != last:
+                self.publish()
+                last = snapshot
+
+    # -- tasks -------------------------------------------------------------
+
+    async def _fuse_main(self, scope: trio.CancelScope) -> None:
+        import pyfuse3
+
         # One reader task: no handler ever awaits, so more tasks only add scheduling.
         await pyfuse3.main(min_tasks=1, max_tasks=1)
-        state["unmounted"] = True  # the kernel ended the session: someone unmounted us
+        self.unmounted = True  # the kernel ended the session: someone unmounted us
         scope.cancel()
 
-    async def on_signals(scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def _on_signals(self, scope: trio.CancelScope, *, task_status: Any = None) -> None:
+        """SIGTERM/SIGINT/SIGHUP unmount (cancel ``scope``); SIGUSR1 publishes the counters now."""
+        import trio
+
         stop = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         with trio.open_signal_receiver(*stop, signal.SIGUSR1) as signals:
-            task_status.started()
+            (task_status or trio.TASK_STATUS_IGNORED).started()
             async for signum in signals:
                 if signum == signal.SIGUSR1:  # publish the counters now
-                    publish()
+                    self.publish()
                     continue
                 scope.cancel()
                 return
 
-    async def publish_stats() -> None:
-        last = None
-        while True:
-            await trio.sleep(STATS_INTERVAL)
-            snapshot = sum(ops.counts.values())
-            if snapshot != last:
-                publish()
-                last = snapshot
+    async def _await_ready(self) -> bool:
+        """Whether the mount answers a stat through the kernel as a vsite root (else ``error``)."""
+        import trio
 
-    async def main() -> None:
+        root = None
+        try:
+            with trio.move_on_after(READY_TIMEOUT):
+                root = await trio.to_thread.run_sync(os.stat, self.target, abandon_on_cancel=True)
+        except OSError as exc:
+            self.error = f"{self.target} did not answer after mounting: {exc.strerror}"
+        if root is not None and root.st_ino != View.ROOT_INO:
+            self.error = f"{self.target} did not come up as a vsite mount"
+        elif root is None and not self.error:
+            self.error = f"{self.target} did not answer within {READY_TIMEOUT:.0f} s of mounting"
+        return not self.error
+
+    def _register(self) -> None:
+        """Write the registry record (this process is the daemon) and the first counters."""
+        record = self.record
+        record.pid = os.getpid()
+        record.pid_start = registry.process_start(record.pid)
+        record.started = time.time()
+        registry.write_record(record)
+        self.publish()
+
+    async def _main(self) -> None:
+        import trio
+
         async with trio.open_nursery() as nursery:
-            await nursery.start(on_signals, nursery.cancel_scope)
-            nursery.start_soon(fuse_main, nursery.cancel_scope)
+            await nursery.start(self._on_signals, nursery.cancel_scope)
+            nursery.start_soon(self._fuse_main, nursery.cancel_scope)
             # A stat through the kernel proves the mount answers requests.
-            root = None
-            try:
-                with trio.move_on_after(READY_TIMEOUT):
-                    root = await trio.to_thread.run_sync(os.stat, target, abandon_on_cancel=True)
-            except OSError as exc:
-                state["error"] = f"{target} did not answer after mounting: {exc.strerror}"
-            if root is not None and root.st_ino != View.ROOT_INO:
-                state["error"] = f"{target} did not come up as a vsite mount"
-            elif root is None and not state["error"]:
-                state["error"] = f"{target} did not answer within {READY_TIMEOUT:.0f} s of mounting"
-            if state["error"]:
+            if not await self._await_ready():
                 nursery.cancel_scope.cancel()
                 return
-            record.pid = os.getpid()
-            record.pid_start = registry.process_start(record.pid)
-            record.started = time.time()
-            registry.write_record(record)
-            publish()
-            if service is not None:
-                await nursery.start(service, nursery.cancel_scope)
-            if on_ready is not None:
-                on_ready()
-            nursery.start_soon(publish_stats)
-
-    try:
-        trio.run(main)
-        if state["error"]:
-            raise MountError(state["error"])
-    finally:
-        pyfuse3.close(unmount=not state["unmounted"])
-        ops.close_all()
-        readonly.release(target)
-        registry.remove(target, keep_log=True)
+            self._register()
+            if self.service is not None:
+                await nursery.start(self.service, nursery.cancel_scope)
+            if self.on_ready is not None:
+                self.on_ready()
+            nursery.start_soon(self._publish_stats)
 
 
 def spawn(

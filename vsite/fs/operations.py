@@ -11,7 +11,10 @@ because the tree never changes for the life of the mount:
 - ``flush`` and ``fsync`` answer ENOSYS, which makes the kernel stop sending
   them (one request each per mount instead of one per close);
 - inode numbers are the view's (stable), so the kernel's dentry and inode
-  caches and Python's directory-listing cache (keyed by mtime) stay valid.
+  caches and Python's directory-listing cache (keyed by mtime) stay valid;
+- symlink targets are cached by the kernel (``FUSE_CAP_CACHE_SYMLINKS``, asked
+  for by vsite's patched pyfuse3 ``+vsite2`` when ``enable_cache_symlinks`` is
+  set), so only the first walk through a link sends ``readlink``.
 
 Handles are inode numbers, for files and directories. That is what makes the
 one mode switch possible, ``no_open`` (zero-message open, docs/fs.md):
@@ -44,16 +47,17 @@ end pyfuse3's main loop and leave a dead mount).
 from __future__ import annotations
 
 import errno
-import functools
-import importlib.metadata
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, StatvfsData
 
+from vsite.fs.pyfuse3_build import installed as pyfuse3_build
+from vsite.fs.pyfuse3_build import pyfuse3_passes_inode
 from vsite.fs.storefiles import StoreFiles
 from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
 
@@ -62,19 +66,8 @@ log = logging.getLogger(__name__)
 # The tree never changes while mounted: let the kernel keep what it learns.
 TIMEOUT = 1_000_000.0
 
-# The local version label of a pyfuse3 built with tools/patch_pyfuse3.py (Makefile).
-PATCHED_LABEL_PREFIX = "vsite"
-
-
-@functools.cache
-def pyfuse3_passes_inode() -> bool:
-    """Whether the installed pyfuse3 is vsite's patched build (``3.5.0+vsite1``): its
-    ``read``/``readdir`` get the inode when the handle is 0. Looked up once."""
-    try:
-        version = importlib.metadata.version("pyfuse3")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return version.partition("+")[2].startswith(PATCHED_LABEL_PREFIX)
+# libfuse's capability bit (fuse_common.h, libfuse >= 3.10; kernel >= 4.20 offers it).
+FUSE_CAP_CACHE_SYMLINKS = 1 << 23
 
 
 def kernel_skips_open(release: str | None = None) -> bool:
@@ -91,6 +84,27 @@ def zero_message_open() -> bool:
     """The default ``no_open`` mode: on with the patched pyfuse3 on Linux >= 5.1, unless
     ``VSITE_FS_NO_OPEN=0`` (tests of the stock path; a switch for diagnosis)."""
     return os.environ.get("VSITE_FS_NO_OPEN") != "0" and pyfuse3_passes_inode() and kernel_skips_open()
+
+
+def cache_symlinks_wanted() -> bool:
+    """The default ``cache_symlinks``: ask the kernel to cache symlink targets when the build
+    can (``+vsite2``), unless ``VSITE_FS_CACHE_SYMLINKS=0`` (tests of the uncached path; diagnosis)."""
+    return os.environ.get("VSITE_FS_CACHE_SYMLINKS") != "0" and pyfuse3_build().cache_symlinks
+
+
+def conn_want() -> int | None:
+    """The capability bits the mount's init asked the kernel for (patched pyfuse3 ``+vsite2``);
+    None with an older build or before the kernel's init arrived."""
+    want = getattr(pyfuse3, "vsite_conn_want", None)
+    return None if want is None else want()
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Which fast paths a mount runs with (published in the daemon's counters)."""
+
+    zero_message_open: bool  # open/opendir answered ENOSYS: no open/release round trips
+    cache_symlinks: bool  # the kernel caches link targets: one readlink per link, not per walk
 
 
 def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,6 +149,11 @@ class ViewOperations(pyfuse3.Operations):
 
     ``no_open``: answer open/opendir with ENOSYS (see the module docstring);
     default :func:`zero_message_open`. Only for a pyfuse3 that passes the inode.
+
+    ``cache_symlinks``: let the patched init request FUSE_CAP_CACHE_SYMLINKS (the
+    ``enable_cache_symlinks`` attribute it reads; stock pyfuse3 ignores it);
+    default :func:`cache_symlinks_wanted`. The tree never changes, so a cached
+    target never goes stale.
     """
 
     # No NFS export: the kernel never asks us to look up "." or "..".
@@ -150,10 +169,12 @@ class ViewOperations(pyfuse3.Operations):
         "removexattr",
     )
 
-    def __init__(self, view: View, *, no_open: bool | None = None) -> None:
+    def __init__(self, view: View, *, no_open: bool | None = None, cache_symlinks: bool | None = None) -> None:
         super().__init__()
         self.view = view
         self.no_open = zero_message_open() if no_open is None else no_open
+        self.enable_cache_symlinks = cache_symlinks_wanted() if cache_symlinks is None else cache_symlinks
+        self._fast_paths: FastPaths | None = None
         self.counts: dict[str, int] = dict.fromkeys(self.HANDLERS, 0)
         self.files_read: set[int] = set()
         self._attrs: dict[int, EntryAttributes] = {}
@@ -165,6 +186,20 @@ class ViewOperations(pyfuse3.Operations):
         negative.st_ino = 0
         negative.entry_timeout = TIMEOUT
         self._negative = negative
+
+    def fast_paths(self) -> FastPaths:
+        """The fast paths this mount runs with. Symlink caching counts only once the kernel
+        granted it, which is known after the mount's init (before: reported off)."""
+        if self._fast_paths is not None:
+            return self._fast_paths
+        want = conn_want()
+        paths = FastPaths(
+            zero_message_open=self.no_open,
+            cache_symlinks=bool(self.enable_cache_symlinks and want is not None and want & FUSE_CAP_CACHE_SYMLINKS),
+        )
+        if want is not None or not self.enable_cache_symlinks:
+            self._fast_paths = paths  # final: init has run (or nothing to wait for)
+        return paths
 
     # -- helpers -----------------------------------------------------------
 
