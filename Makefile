@@ -79,12 +79,15 @@ reliability: venv
 # It holds the vsite wheel, the patched pyfuse3 wheel (built from the same sdist
 # and patch as `make venv`, for $(PYTHON)'s version and this platform; it links
 # libfuse3.so.3) and every wheel they depend on. Built in its own venv and
-# directories under .cache/dist-build (never .venv); stamps make a re-run with
+# directories under .cache/dist-build/cpXY (never .venv); stamps make a re-run with
 # nothing changed a no-op. DIST_EXTRAS=ray adds vsite[ray]'s wheels (~300 MB).
 # dist/src/ carries the pyfuse3 source and patch (LGPL-2.1: docs/fs.md).
 DIST        ?= dist
 DIST_EXTRAS ?=
-DIST_BUILD  := .cache/dist-build
+# One build dir per Python (the pyfuse3 wheel is CPython-version specific); dist/ collects them all.
+DIST_PYTAG  := $(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])' 2>/dev/null)
+DIST_BUILD  := .cache/dist-build/$(DIST_PYTAG)
+$(if $(filter dist,$(MAKECMDGOALS)),$(if $(DIST_PYTAG),,$(error make dist: cannot run PYTHON=$(PYTHON))))
 DIST_PY     := $(DIST_BUILD)/venv/bin/python
 DIST_PYFUSE3 := $(DIST_BUILD)/.pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)
 DIST_VSITE  := $(DIST_BUILD)/.vsite
@@ -103,7 +106,7 @@ $(DIST_PYFUSE3): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(DIST_PY)
 	rm -rf $(DIST_BUILD)/src && mkdir -p $(DIST_BUILD)/src $(DIST)/src
 	tar -xzf $(PYFUSE3_SDIST) -C $(DIST_BUILD)/src
 	$(DIST_PY) tools/patch_pyfuse3.py $(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
-	rm -f $(DIST)/pyfuse3-*.whl
+	rm -f $(DIST)/pyfuse3-*-$(DIST_PYTAG)-*.whl
 	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
 	    $(DIST_PY) -m pip wheel -q --no-deps -w $(DIST) ./$(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
 	@ls $(DIST)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-*.whl >/dev/null
