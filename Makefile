@@ -80,8 +80,9 @@ reliability: venv
 # and patch as `make venv`, for $(PYTHON)'s version and this platform; it links
 # libfuse3.so.3) and every wheel they depend on. Built in its own venv and
 # directories under .cache/dist-build/cpXY (never .venv); stamps make a re-run with
-# nothing changed a no-op. DIST_EXTRAS=ray adds vsite[ray]'s wheels (~300 MB).
-# dist/src/ carries the pyfuse3 source and patch (LGPL-2.1: docs/fs.md).
+# nothing changed a no-op. DIST_EXTRAS=ray adds vsite[ray]'s wheels (53 more, ~100 MB).
+# dist/src/ carries the pyfuse3 source and patch (LGPL-2.1: docs/fs.md), dist/mount/ the
+# worker scripts.
 DIST        ?= dist
 DIST_EXTRAS ?=
 # One build dir per Python (the pyfuse3 wheel is CPython-version specific); dist/ collects them all.
@@ -114,11 +115,13 @@ $(DIST_PYFUSE3): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(DIST_PY)
 	@touch $@
 
 # From a clean copy of the package: setuptools' in-tree build/ could carry deleted modules.
-$(DIST_VSITE): $(VSITE_FILES) | $(DIST_PY)
+# dist/mount/: the worker scripts (mount/: vsite-worker.sh, Slurm prolog/epilog, systemd unit), not in the wheel.
+$(DIST_VSITE): Makefile $(VSITE_FILES) $(shell find mount -type f 2>/dev/null) | $(DIST_PY)
 	rm -rf $(DIST_BUILD)/vsite-src && mkdir -p $(DIST_BUILD)/vsite-src
 	tar -cf - --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md vsite | tar -xf - -C $(DIST_BUILD)/vsite-src
 	rm -f $(DIST)/vsite-*.whl
 	$(DIST_PY) -m pip wheel -q --no-deps -w $(DIST) ./$(DIST_BUILD)/vsite-src
+	rm -rf $(DIST)/mount && cp -R mount $(DIST)/mount
 	@touch $@
 
 # Every dependency as a wheel (--only-binary: nothing here may need a compiler on a
