@@ -8,7 +8,7 @@ DEMO_LOCK := examples/demo/uv.lock
 DEMO_DIR  := $(CURDIR)/.cache/demo-venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test reliability system venv clean
+.PHONY: demo test reliability system venv clean dist
 
 # Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3).
 system:
@@ -75,5 +75,69 @@ reliability: venv
 	VSITE_RELIABILITY=full VSITE_RELIABILITY_REPORT=$(RELIABILITY_REPORT) $(PY) -m pytest $(PYTEST_ARGS) $(RELIABILITY_TESTS)
 	@cat $(RELIABILITY_REPORT)
 
+# A wheelhouse that installs vsite with no compiler, no libfuse3-dev and no index
+# (docs/install.md): `pip install --no-index --only-binary :all: --find-links dist vsite`.
+# It holds the vsite wheel, the patched pyfuse3 wheel (built from the same sdist
+# and patch as `make venv`, for $(PYTHON)'s version and this platform; it links
+# libfuse3.so.3) and every wheel they depend on. Built in its own venv and
+# directories under .cache/dist-build/cpXY (never .venv); stamps make a re-run with
+# nothing changed a no-op. DIST_EXTRAS=ray adds vsite[ray]'s wheels (53 more, ~100 MB).
+# dist/src/ carries the pyfuse3 source and patch (LGPL-2.1: docs/fs.md), dist/mount/ the
+# worker scripts.
+DIST        ?= dist
+DIST_EXTRAS ?=
+# One build dir per Python (the pyfuse3 wheel is CPython-version specific); dist/ collects them all.
+DIST_PYTAG  := $(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])' 2>/dev/null)
+DIST_BUILD  := .cache/dist-build/$(DIST_PYTAG)
+$(if $(filter dist,$(MAKECMDGOALS)),$(if $(DIST_PYTAG),,$(error make dist: cannot run PYTHON=$(PYTHON))))
+DIST_PY     := $(DIST_BUILD)/venv/bin/python
+DIST_PYFUSE3 := $(DIST_BUILD)/.pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)
+DIST_VSITE  := $(DIST_BUILD)/.vsite
+DIST_DEPS   := $(DIST_BUILD)/.deps$(if $(DIST_EXTRAS),-$(DIST_EXTRAS))
+DIST_CONSTRAINTS := $(DIST_BUILD)/constraints.txt
+# pip with no config file or PIP_* index settings: dist/ alone (this machine may add find-links).
+DIST_PIP_ALONE := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null
+VSITE_FILES := pyproject.toml README.md $(shell find vsite -type f ! -name '*.pyc' ! -path '*/__pycache__/*' 2>/dev/null)
+
+$(DIST_PY): | system
+	rm -rf $(DIST_BUILD)/venv
+	$(PYTHON) -m venv $(DIST_BUILD)/venv
+	$(DIST_PY) -m pip install -q --upgrade pip
+
+$(DIST_PYFUSE3): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(DIST_PY)
+	rm -rf $(DIST_BUILD)/src && mkdir -p $(DIST_BUILD)/src $(DIST)/src
+	tar -xzf $(PYFUSE3_SDIST) -C $(DIST_BUILD)/src
+	$(DIST_PY) tools/patch_pyfuse3.py $(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
+	rm -f $(DIST)/pyfuse3-*-$(DIST_PYTAG)-*.whl
+	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
+	    $(DIST_PY) -m pip wheel -q --no-deps -w $(DIST) ./$(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
+	@ls $(DIST)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-*.whl >/dev/null
+	cp $(PYFUSE3_SDIST) tools/patch_pyfuse3.py $(DIST)/src/
+	@touch $@
+
+# From a clean copy of the package: setuptools' in-tree build/ could carry deleted modules.
+# dist/mount/: the worker scripts (mount/: vsite-worker.sh, Slurm prolog/epilog, systemd unit), not in the wheel.
+$(DIST_VSITE): Makefile $(VSITE_FILES) $(shell find mount -type f 2>/dev/null) | $(DIST_PY)
+	rm -rf $(DIST_BUILD)/vsite-src && mkdir -p $(DIST_BUILD)/vsite-src
+	tar -cf - --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md vsite | tar -xf - -C $(DIST_BUILD)/vsite-src
+	rm -f $(DIST)/vsite-*.whl
+	$(DIST_PY) -m pip wheel -q --no-deps -w $(DIST) ./$(DIST_BUILD)/vsite-src
+	rm -rf $(DIST)/mount && cp -R mount $(DIST)/mount
+	@touch $@
+
+# Every dependency as a wheel (--only-binary: nothing here may need a compiler on a
+# node), resolved with pyfuse3 pinned to the patched build in dist/; then a dry-run
+# install from dist/ alone proves the directory is complete.
+$(DIST_DEPS): $(DIST_VSITE) $(DIST_PYFUSE3) | $(DIST_PY)
+	echo "pyfuse3==$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)" > $(DIST_CONSTRAINTS)
+	$(DIST_PY) -m pip download -q --only-binary :all: --find-links $(DIST) -c $(DIST_CONSTRAINTS) -d $(DIST) \
+	    "vsite$(if $(DIST_EXTRAS),[$(DIST_EXTRAS)])"
+	$(DIST_PIP_ALONE) $(DIST_PY) -m pip install -q --dry-run --ignore-installed --no-index --only-binary :all: --find-links $(DIST) \
+	    -c $(DIST_CONSTRAINTS) "vsite$(if $(DIST_EXTRAS),[$(DIST_EXTRAS)])"
+	@touch $@
+	@echo "$(DIST)/: $$(ls $(DIST)/*.whl | wc -l) wheels; install with: pip install --no-index --find-links $(DIST) vsite"
+
+dist: $(DIST_DEPS)
+
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis $(DIST)

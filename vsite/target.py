@@ -152,6 +152,7 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TargetError(f"cannot run target interpreter {executable}: {exc}") from None
     if proc.returncode != 0:
+        _too_old(executable)
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise TargetError(f"target interpreter {executable} failed to describe itself: {last}")
     data = json.loads(proc.stdout)
@@ -168,6 +169,38 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
     )
     write_cache_json(cache_file, target.to_json())
     return target
+
+
+# Runs in any Python, 2.x included (the probe above needs Python 3 and vsite's packaging).
+_VERSION_PROBE = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
+
+
+def _too_old(executable: str) -> None:
+    """After a failed probe: a TargetError in one line if the interpreter is a Python too old to
+    be a target (Python 2, or older than the packaging vsite runs in it supports)."""
+    try:
+        proc = subprocess.run([executable, "-c", _VERSION_PROBE], capture_output=True, text=True, timeout=30)
+        version = tuple(int(n) for n in proc.stdout.split("."))
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return
+    if proc.returncode != 0 or len(version) != 3:
+        return
+    shown = ".".join(map(str, version))
+    if version < (3,):
+        raise TargetError(f"target interpreter {executable} is Python {shown}: vsite environments are Python 3; "
+                          "give --python a Python 3 interpreter")
+    import importlib.metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    try:
+        needs = importlib.metadata.metadata("packaging")["Requires-Python"] or ""
+        supported = SpecifierSet(needs).contains(shown)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return
+    if not supported:
+        raise TargetError(f"target interpreter {executable} is Python {shown}: this vsite plans for Python {needs} "
+                          f"(it runs its packaging {packaging.__version__} in the target)")
 
 
 def current() -> Target:

@@ -4,3 +4,4 @@ from vsite.cli import fetch_cmd  # noqa: F401
 from vsite.cli import cache_cmd  # noqa: F401
 from vsite.cli import mount_cmd  # noqa: F401,E402
 from vsite.cli import run_cmd  # noqa: F401
+from vsite.cli import doctor_cmd  # noqa: F401
