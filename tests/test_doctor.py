@@ -218,8 +218,3 @@ def test_store_on_a_network_filesystem_is_a_warning(dirs, monkeypatch):
     result = _doctor(monkeypatch)
     assert result.exit_code == 0
     assert _lines(result)["store"] == "warn"
-
-
-def test_patch_level():
-    assert [doctor_cmd.patch_level(v) for v in ("3.5.0", "3.5.0+vsite1", "3.5.0+vsite2", "3.5.0+other", None)] == [
-        0, 1, 2, 0, 0]

@@ -47,6 +47,7 @@ from pathlib import Path
 import click
 
 from vsite.cli import main
+from vsite.fs import pyfuse3_build
 
 OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "info"
 
@@ -56,9 +57,6 @@ LOW_SPACE = 1 << 30  # a warn below 1 GiB free in the store
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "glusterfs", "ceph",
               "9p", "afs", "sshfs", "fuse.sshfs", "fuse.glusterfs", "fuse.ceph-fuse", "fuse.s3fs")
 INSTALL_DOC = "docs/install.md"
-# The pyfuse3 build label of each fast path (tools/patch_pyfuse3.py, Makefile PYFUSE3_LABEL).
-ZERO_OPEN_LEVEL = 1
-SYMLINK_CACHE_LEVEL = 2
 ZERO_OPEN_KERNEL = (5, 1)
 SYMLINK_CACHE_KERNEL = (4, 20)
 
@@ -107,12 +105,6 @@ class Host:
 
 def current_host() -> Host:
     return Host()
-
-
-def patch_level(version: str | None) -> int:
-    """N of a pyfuse3 ``+vsiteN`` build label, 0 for any other build."""
-    match = re.fullmatch(r"vsite(\d+)", (version or "").partition("+")[2])
-    return int(match.group(1)) if match else 0
 
 
 def kernel_version(release: str) -> tuple[int, int] | None:
@@ -253,14 +245,14 @@ def check_pyfuse3(host: Host) -> Check:
             return Check(name, FAIL, f"stock pyfuse3 {version}: {off}", wheel_fix)
         return Check(name, WARN, f"stock pyfuse3 {version}: {off} (this kernel lacks zero-message open anyway)",
                      wheel_fix)
-    level = max(patch_level(version), ZERO_OPEN_LEVEL)
+    level = pyfuse3_build.parse(version).level
     on, off = [], []
     if os.environ.get("VSITE_FS_NO_OPEN") == "0":
         off.append("zero-message open (VSITE_FS_NO_OPEN=0)")
     else:
         (on if kernel_zero_open else off).append("zero-message open" + ("" if kernel_zero_open else " (kernel < 5.1)"))
-    if level < SYMLINK_CACHE_LEVEL:
-        off.append(f"symlink caching (needs a +vsite{SYMLINK_CACHE_LEVEL} build)")
+    if level < pyfuse3_build.CACHE_SYMLINKS_LEVEL:
+        off.append(f"symlink caching (needs a +vsite{pyfuse3_build.CACHE_SYMLINKS_LEVEL} build)")
     else:
         (on if kernel_symlinks else off).append("symlink caching" + ("" if kernel_symlinks else " (kernel < 4.20)"))
     detail = f"{version}: vsite's patched build; on: {', '.join(on) or 'none'}"
