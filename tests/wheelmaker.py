@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from vsite.plan.model import Artifact, Plan, PlanItem
+from vsite.store.layout import LAYOUT_VERSION
 
 
 def record_hash(data: bytes) -> str:
@@ -103,7 +104,7 @@ def plan_of(*items: PlanItem, lock_path: str = "/test/uv.lock") -> Plan:
 
 def store_snapshot(root: Path) -> list[str]:
     """Everything under the store except lock files and usage records (which a failed fetch may leave)."""
-    base = root / "v1"
+    base = root / LAYOUT_VERSION
     if not base.exists():
         return []
     skip = {"locks", "usage"}
