@@ -8,7 +8,9 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,89 @@ def test_view_never_presents_a_store_symlink(fetched, target):
     with pytest.raises(OSError) as info:
         view.lookup(sub, "deep.py")
     assert info.value.errno == errno.EIO
+
+
+@pytest.fixture
+def nobody_store(target):
+    """A store owned by ``nobody`` outside pytest's private tmp dirs, fetched by ``nobody``
+    (so the seal's last step, after the rename into wheels/, runs without root's override)."""
+    from vsite.target import probe
+
+    from wheelmaker import as_user, unprivileged_python
+    from vsite.store.atomic import remove_tree
+    # imported before the fork: the child (nobody) cannot read this interpreter's stdlib under /root
+    import encodings.cp437  # noqa: F401  (zipfile's member names)
+    import py_compile  # noqa: F401
+    import vsite.store.build  # noqa: F401
+    import vsite.store.download  # noqa: F401
+    import vsite.store.fetch  # noqa: F401
+    import vsite.store.maintenance  # noqa: F401
+    import vsite.store.unpack  # noqa: F401
+    import vsite.store.uvcache  # noqa: F401
+
+    exe = unprivileged_python()
+    if exe is None:
+        pytest.skip("no interpreter that user nobody can run")
+    base = Path(tempfile.mkdtemp(prefix="vsite-nobody-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        wheel = make_wheel(base, files={"demo_pkg/__init__.py": b"VALUE = 1\n", "demo_pkg/sub/deep.py": b"DEEP = 2\n"})
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        nobody_target = probe(exe)
+        store = Store(base / "store", use_uv_cache=False)
+        item = wheel_item(wheel)
+        as_user(lambda: store.fetch(plan_of(item), nobody_target))
+        yield store, item, nobody_target
+    finally:
+        remove_tree(base)
+
+
+def test_an_unprivileged_owner_cannot_write_through_to_an_entry(nobody_store):
+    """What processes of an environment would do through a symlink into the store all fail for
+    the entry's owner: Python writing a missing pyc, ``pip uninstall`` unlinking, an editor
+    writing in place or renaming over a file, creating files or dirs."""
+    import py_compile
+
+    from wheelmaker import as_user
+
+    store, item, nobody_target = nobody_store
+    entry = store.entry_dir(item)
+    assert os.stat(entry).st_uid == 65534 and stat.S_IMODE(os.stat(entry).st_mode) == 0o555
+    site = entry / "site"
+    cache = site / "demo_pkg/sub/__pycache__"
+    pyc = cache / f"deep.{nobody_target.cache_tag}.pyc"
+    os.unlink(pyc)  # (as root, seal restored) so that Python would want to write it
+    sealed = store.summary(item).sealed_ns
+    os.utime(cache, ns=(sealed, sealed))
+    before = sorted(os.listdir(cache))
+
+    def attempts() -> None:
+        tries = {
+            "write a pyc": lambda: py_compile.compile(str(site / "demo_pkg/sub/deep.py"), doraise=True),
+            "create a pyc": lambda: open(pyc, "xb"),
+            "unlink": lambda: os.unlink(site / "demo_pkg/__init__.py"),
+            "unlink entry.json": lambda: os.unlink(entry / "entry.json"),
+            "open for write": lambda: open(site / "demo_pkg/__init__.py", "r+b"),
+            "truncate": lambda: os.truncate(site / "demo_pkg/__init__.py", 0),
+            "rename over": lambda: os.rename(site / "demo_pkg/sub/deep.py", site / "demo_pkg/__init__.py"),
+            "mkdir": lambda: os.mkdir(site / "demo_pkg/new"),
+            "rmdir the entry": lambda: os.rmdir(entry / "headers") if (entry / "headers").exists() else os.rmdir(site),
+        }
+        for what, attempt in tries.items():
+            try:
+                attempt()
+            except (PermissionError, py_compile.PyCompileError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno not in (errno.EACCES, errno.EPERM, errno.ENOTEMPTY):
+                    raise
+            else:
+                raise AssertionError(f"{what} succeeded in a sealed entry")
+        # and an import without -B does not leave a pyc behind
+        import subprocess
+
+        subprocess.run([nobody_target.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); import demo_pkg.sub.deep"],
+                       check=True, capture_output=True)
+
+    as_user(attempts)
+    assert sorted(os.listdir(cache)) == before
+    assert store.verify() == []
