@@ -181,7 +181,7 @@ def test_an_unprivileged_owner_adds_a_tag_to_a_read_only_entry(tmp_path, target)
         # a py2 module here compiles for no tag: its __pycache__ is new to the entry
         late = mirror / "demo_pkg/nopyc/__pycache__"
         late.mkdir(parents=True)
-        shutil.copy(mirror / f"demo_pkg/sub/__pycache__/deep.cpython-399.pyc", late / "late.cpython-399.pyc")
+        shutil.copy(mirror / "demo_pkg/sub/__pycache__/deep.cpython-399.pyc", late / "late.cpython-399.pyc")
         bytecode_module.seal_pycs(mirror, store.summary(item).sealed_ns)
         for path in [base, *base.rglob("*")]:
             os.chown(path, 65534, 65534, follow_symlinks=False)
