@@ -32,7 +32,7 @@ def _file_counts(pylock: Path, tools: Tools) -> dict[str, int]:
     """Installed files per package of ``pylock`` (from the store entries of its plan)."""
     from vsite.plan.cache import cached_plan
     from vsite.store.index import read_summary
-    from vsite.store.store import Store
+    from vsite.store import Store
 
     plan, _ = cached_plan(pylock, tools.python)
     store = Store()

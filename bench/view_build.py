@@ -21,8 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vsite.plan.model import Artifact, Plan, PlanItem
-from vsite.store.index import EntrySummary, FileRecord
-from vsite.store.layout import StoreLayout
+from vsite.store import EntrySummary, FileRecord, StoreLayout
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.nodes import DirNode
@@ -35,8 +34,11 @@ class Store:
     def entry_dir(self, item: PlanItem) -> Path:
         return self.layout.wheel_dir(item.wheel.sha256)  # type: ignore[union-attr]
 
-    def bytecode_dir(self, item: PlanItem, cache_tag: str) -> None:
+    def bytecode_dir(self, item: PlanItem, cache_tag: str) -> None:  # the view before issue 12 asks
         return None
+
+    def has_bytecode(self, item: PlanItem, cache_tag: str) -> bool:
+        return False
 
 
 def make_lock(root: Path, packages: int, files_per_package: int) -> Plan:

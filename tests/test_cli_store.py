@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from wheelmaker import store_snapshot
+from vsite.store.layout import LAYOUT_VERSION
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 DEMO_WHEELS = {"attrs", "click", "idna", "markdown-it-py", "mdurl", "packaging", "pygments", "rich", "six"}
@@ -54,7 +55,8 @@ def test_fetch_refetch_offline_without_network_then_cache_commands(tmp_path, env
     assert verify.returncode == 0 and verify.stdout.strip() == "9 entries verified"
 
     # corrupt one file: verify names the entry and exits 1
-    six = next((tmp_path / "cache/v1/wheels").glob("*/site/six.py"))
+    six = next((tmp_path / f"cache/{LAYOUT_VERSION}/wheels").glob("*/site/six.py"))
+    os.chmod(six, 0o644)  # the sealed file is read-only (root could write it anyway)
     six.write_text(six.read_text() + "\n# changed\n")
     bad = vsite(env, "cache", "verify")
     assert bad.returncode == 1

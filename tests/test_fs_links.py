@@ -23,7 +23,7 @@ import pytest
 from fusetools import force_unmount, require_fuse
 from reliab import make_env_wheels, require_root, vsite, write_pylock
 from vsite.fs import readonly
-from vsite.store.store import Store
+from vsite.store import Store
 from wheelmaker import make_wheel
 
 pytestmark = pytest.mark.fuse

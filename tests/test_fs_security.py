@@ -25,7 +25,7 @@ from reliab import assert_one_line_error, env_vars, make_env_wheels, record, req
 from vsite.fs import registry
 from vsite.plan.cache import cached_plan
 from vsite.plan.options import PlanOptions
-from vsite.store.store import Store
+from vsite.store import Store
 from vsite.view import build_view
 from vsite.view.nodes import DirNode, FileNode, LinkNode
 

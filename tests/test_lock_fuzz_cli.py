@@ -27,7 +27,7 @@ from vsite.cli import main
 from vsite.fs import registry
 from vsite.plan import PlanItem
 from vsite.store.index import read_summary
-from vsite.store.store import Store
+from vsite.store import Store
 
 HERE = Path(__file__).resolve().parent
 DEMO_LOCK = HERE.parent / "examples" / "demo" / "uv.lock"

@@ -15,7 +15,7 @@ from tests.fusetools import force_unmount, in_proc_mounts, mounted, require_fuse
 from tests.memview import MemoryView
 from vsite.fs import registry
 from vsite.store import usage
-from vsite.store.store import Store
+from vsite.store import Store
 
 pytestmark = pytest.mark.fuse
 

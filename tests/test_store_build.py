@@ -7,7 +7,7 @@ import pytest
 from wheelmaker import plan_of
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
-from vsite.store.store import Store
+from vsite.store import Store
 from vsite.target import current
 
 PYPROJECT = """

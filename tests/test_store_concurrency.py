@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vsite.store.store import Store
+from vsite.store import Store
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 FETCH = [sys.executable, "-m", "vsite", "fetch", str(DEMO), "--python", sys.executable, "--jobs", "4"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from reliab import assert_one_line_error, make_env_wheels, record, require_root, scale, write_pylock
-from vsite.store.store import Store
+from vsite.store import Store
+from vsite.store.index import read_summary
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +37,12 @@ def _fetch(lock: Path, env: dict) -> subprocess.Popen:
 
 
 def _only_whole_entries(store: Store) -> None:
-    """Every dir in wheels/ is a complete entry; every bytecode mirror has its entry; all verify."""
-    wheels = store.layout.base / "wheels"
+    """Every dir in wheels/ is a complete entry, compiled for the tag it lists; all verify."""
+    wheels = store.layout.wheels_dir()
     present = sorted(os.listdir(wheels)) if wheels.is_dir() else []
     assert present == store.keys()
-    bytecode = store.layout.base / "bytecode"
-    for tag in os.listdir(bytecode) if bytecode.is_dir() else []:
-        assert set(os.listdir(bytecode / tag)) <= set(present)
+    for key in present:
+        assert read_summary(store.layout.wheel_dir(key)).bytecode == (sys.implementation.cache_tag,)
     assert store.verify() == []
 
 
@@ -79,7 +79,7 @@ def test_fetch_killed_at_random_points(tmp_path):
             shutil.rmtree(tmp_path / "store")
             continue
         tmp_dir = store.layout.tmp_dir()
-        staged = store.layout.base / "staged"
+        staged = store.layout.staged_root()
         debris_seen += bool((tmp_dir.is_dir() and os.listdir(tmp_dir)) or (staged.is_dir() and os.listdir(staged)))
         _only_whole_entries(store)
     final = _fetch(lock, env)
@@ -88,7 +88,7 @@ def test_fetch_killed_at_random_points(tmp_path):
     _only_whole_entries(store)
     assert len(store.keys()) == 8
     assert not os.listdir(store.layout.tmp_dir())
-    staged = store.layout.base / "staged"
+    staged = store.layout.staged_root()
     assert not staged.is_dir() or not os.listdir(staged)  # adopted by the next fetch
     record("fetch-killed", kills=kills, fetches_finished_before_kill=completed, kills_leaving_debris=debris_seen,
            fetch_seconds=round(duration, 2))
@@ -120,7 +120,7 @@ def test_disk_full_during_fetch(tmp_path, small_disk, size_kib):
     store = Store(small_disk / "cache")
     _only_whole_entries(store)
     assert not os.listdir(store.layout.tmp_dir())
-    staged = store.layout.base / "staged"
+    staged = store.layout.staged_root()
     assert not staged.is_dir() or not os.listdir(staged)
     # with room again, the same fetch completes
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)

@@ -10,7 +10,7 @@ import pytest
 from wheelmaker import SMALL, demo_items, plan_of, store_snapshot
 from vsite.errors import StoreError
 from vsite.store import usage
-from vsite.store.store import Store
+from vsite.store import Store
 
 @pytest.fixture
 def no_network(monkeypatch):
@@ -35,7 +35,8 @@ def test_fetch_then_refetch_without_network(tmp_path, target, monkeypatch):
     for item in plan.items:
         summary = store.summary(item)
         assert summary.sha256 == item.wheel.sha256 and summary.name == item.name
-        assert store.bytecode_dir(item, target.cache_tag) is not None
+        assert store.has_bytecode(item, target.cache_tag)
+        assert summary.bytecode == (target.cache_tag,)
     assert store.summary(next(i for i in plan.items if i.name == "idna")).entry_points["console_scripts"]["idna"] == "idna.cli:main"
 
     socket_calls = []

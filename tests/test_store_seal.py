@@ -1,4 +1,4 @@
-"""Sealed entries: modes nobody else can write (whatever the umask), and changes after fetch
+"""Sealed entries: read-only modes (whatever the umask), and changes after fetch
 found by ``verify`` and refused by the view (cheaply at mount, lazily below the top level)."""
 
 from __future__ import annotations
@@ -8,16 +8,37 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.errors import StoreError
-from vsite.store.store import Store
-from vsite.view import build_view
+from vsite.store import Store
+from vsite.view import build_view as _build_view
 
 TAG = sys.implementation.cache_tag
+
+
+class _ViewStore:
+    """The store as the view asks for it. The view of main still asks ``bytecode_dir`` for a
+    separate pyc mirror; layout v2 keeps pycs in the entry, so there is none to overlay.
+    Harmless once the view no longer asks."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def bytecode_dir(self, item, cache_tag):
+        return None
+
+
+def build_view(plan, store, target):
+    return _build_view(plan, _ViewStore(store), target)
 
 
 @pytest.fixture
@@ -33,7 +54,7 @@ def fetched(tmp_path, target):
     return store, item
 
 
-def test_entries_not_writable_by_others_whatever_the_umask(tmp_path, target):
+def test_entries_read_only_whatever_the_umask(tmp_path, target):
     wheel = make_wheel(tmp_path, files={"demo_pkg/__init__.py": b"", "demo_pkg/a/b/c.py": b"X = 1\n"},
                        executables=())
     store = Store(tmp_path / "store")
@@ -46,14 +67,16 @@ def test_entries_not_writable_by_others_whatever_the_umask(tmp_path, target):
     sealed = store.summary(item).sealed_ns
     assert sealed > 0
     checked = 0
-    for root in (store.entry_dir(item), store.bytecode_dir(item, target.cache_tag)):
-        for dirpath, dirs, files in os.walk(root):
-            for name in [".", *dirs, *files]:
-                st = os.lstat(os.path.join(dirpath, name))
-                assert not st.st_mode & 0o022, (dirpath, name, oct(st.st_mode))
-                assert stat.S_IMODE(st.st_mode) in (0o644, 0o755)
-                checked += 1
-    assert checked > 10
+    pycs = 0
+    for dirpath, dirs, files in os.walk(store.entry_dir(item)):
+        for name in [".", *dirs, *files]:
+            st = os.lstat(os.path.join(dirpath, name))
+            assert not st.st_mode & 0o222, (dirpath, name, oct(st.st_mode))
+            assert stat.S_IMODE(st.st_mode) in (0o444, 0o555)
+            assert st.st_mtime_ns == sealed
+            checked += 1
+            pycs += name.endswith(f".{target.cache_tag}.pyc")
+    assert checked > 10 and pycs == 2
     assert store.verify() == []
 
 
@@ -91,13 +114,29 @@ def _chmod_world_writable(entry, pyc):
     os.chmod(entry / "site/demo_pkg/sub/deep.py", 0o666)
 
 
+def _chmod_writable(entry, pyc):
+    os.chmod(entry / "site/demo_pkg/sub/deep.py", 0o644)
+
+
+def _chmod_dir_writable(entry, pyc):
+    os.chmod(entry / "site/demo_pkg/sub", 0o755)
+
+
 def _edit_pyc(entry, pyc):
-    path = pyc / "demo_pkg/sub/__pycache__" / f"deep.{TAG}.pyc"
+    path = entry / "site/demo_pkg/sub/__pycache__" / f"deep.{TAG}.pyc"
     path.write_bytes(path.read_bytes())
 
 
 def _plant_in_bytecode(entry, pyc):
-    (pyc / "demo_pkg/sub/evil.py").write_bytes(b"")
+    (entry / "site/demo_pkg/sub/__pycache__/evil.py").write_bytes(b"")
+
+
+def _plant_pyc_of_another_tag(entry, pyc):
+    (entry / "site/demo_pkg/sub/__pycache__/deep.cpython-399.pyc").write_bytes(b"")
+
+
+def _plant_beside_index(entry, pyc):
+    (entry / "notes.txt").write_bytes(b"")
 
 
 TAMPER = {
@@ -108,8 +147,13 @@ TAMPER = {
     "planted-dir-symlink": (_plant_dir_symlink, "unexpected file site/demo_pkg/sub/etc"),
     "file-replaced-by-symlink": (_replace_with_symlink, "site/demo_pkg/sub/deep.py missing or not a regular file"),
     "world-writable": (_chmod_world_writable, "site/demo_pkg/sub/deep.py is writable by others"),
-    "pyc-rewritten": (_edit_pyc, f"bytecode/{TAG}"),
-    "planted-in-bytecode": (_plant_in_bytecode, "unexpected file in bytecode"),
+    "owner-writable": (_chmod_writable, "site/demo_pkg/sub/deep.py is writable (a sealed entry is read-only)"),
+    "dir-writable": (_chmod_dir_writable, "site/demo_pkg/sub is writable (a sealed entry is read-only)"),
+    "pyc-rewritten": (_edit_pyc, f"site/demo_pkg/sub/__pycache__/deep.{TAG}.pyc changed after fetch"),
+    "planted-in-bytecode": (_plant_in_bytecode, "unexpected file site/demo_pkg/sub/__pycache__/evil.py"),
+    "planted-pyc-of-uncompiled-tag": (_plant_pyc_of_another_tag,
+                                      "unexpected file site/demo_pkg/sub/__pycache__/deep.cpython-399.pyc"),
+    "planted-beside-index": (_plant_beside_index, "unexpected file notes.txt"),
 }
 
 
@@ -118,7 +162,7 @@ def test_verify_finds_changes_after_fetch(fetched, target, case):
     store, item = fetched
     tamper, reason = TAMPER[case]
     time.sleep(0.01)  # a change made within the seal's second still gets a later mtime
-    tamper(store.entry_dir(item), store.bytecode_dir(item, target.cache_tag))
+    tamper(store.entry_dir(item), None)
     problems = store.verify()
     assert len(problems) == 1 and problems[0][0] == store.key(item), problems
     assert reason in problems[0][1], problems
@@ -164,3 +208,89 @@ def test_view_never_presents_a_store_symlink(fetched, target):
     with pytest.raises(OSError) as info:
         view.lookup(sub, "deep.py")
     assert info.value.errno == errno.EIO
+
+
+@pytest.fixture
+def nobody_store(target):
+    """A store owned by ``nobody`` outside pytest's private tmp dirs, fetched by ``nobody``
+    (so the seal's last step, after the rename into wheels/, runs without root's override)."""
+    from vsite.target import probe
+
+    from wheelmaker import as_user, unprivileged_python
+    from vsite.store.atomic import remove_tree
+    # imported before the fork: the child (nobody) cannot read this interpreter's stdlib under /root
+    import encodings.cp437  # noqa: F401  (zipfile's member names)
+    import py_compile  # noqa: F401
+    import vsite.store.build  # noqa: F401
+    import vsite.store.download  # noqa: F401
+    import vsite.store.fetch  # noqa: F401
+    import vsite.store.maintenance  # noqa: F401
+    import vsite.store.unpack  # noqa: F401
+    import vsite.store.uvcache  # noqa: F401
+
+    exe = unprivileged_python()
+    if exe is None:
+        pytest.skip("no interpreter that user nobody can run")
+    base = Path(tempfile.mkdtemp(prefix="vsite-nobody-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        wheel = make_wheel(base, files={"demo_pkg/__init__.py": b"VALUE = 1\n", "demo_pkg/sub/deep.py": b"DEEP = 2\n"})
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        nobody_target = probe(exe)
+        store = Store(base / "store", use_uv_cache=False)
+        item = wheel_item(wheel)
+        as_user(lambda: store.fetch(plan_of(item), nobody_target))
+        yield store, item, nobody_target
+    finally:
+        remove_tree(base)
+
+
+def test_an_unprivileged_owner_cannot_write_through_to_an_entry(nobody_store):
+    """What processes of an environment would do through a symlink into the store all fail for
+    the entry's owner: Python writing a missing pyc, ``pip uninstall`` unlinking, an editor
+    writing in place or renaming over a file, creating files or dirs."""
+    import py_compile
+
+    from wheelmaker import as_user
+
+    store, item, nobody_target = nobody_store
+    entry = store.entry_dir(item)
+    assert os.stat(entry).st_uid == 65534 and stat.S_IMODE(os.stat(entry).st_mode) == 0o555
+    site = entry / "site"
+    cache = site / "demo_pkg/sub/__pycache__"
+    pyc = cache / f"deep.{nobody_target.cache_tag}.pyc"
+    os.unlink(pyc)  # (as root, seal restored) so that Python would want to write it
+    sealed = store.summary(item).sealed_ns
+    os.utime(cache, ns=(sealed, sealed))
+    before = sorted(os.listdir(cache))
+
+    def attempts() -> None:
+        tries = {
+            "write a pyc": lambda: py_compile.compile(str(site / "demo_pkg/sub/deep.py"), doraise=True),
+            "create a pyc": lambda: open(pyc, "xb"),
+            "unlink": lambda: os.unlink(site / "demo_pkg/__init__.py"),
+            "unlink entry.json": lambda: os.unlink(entry / "entry.json"),
+            "open for write": lambda: open(site / "demo_pkg/__init__.py", "r+b"),
+            "truncate": lambda: os.truncate(site / "demo_pkg/__init__.py", 0),
+            "rename over": lambda: os.rename(site / "demo_pkg/sub/deep.py", site / "demo_pkg/__init__.py"),
+            "mkdir": lambda: os.mkdir(site / "demo_pkg/new"),
+            "rmdir the entry": lambda: os.rmdir(entry / "headers") if (entry / "headers").exists() else os.rmdir(site),
+        }
+        for what, attempt in tries.items():
+            try:
+                attempt()
+            except (PermissionError, py_compile.PyCompileError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno not in (errno.EACCES, errno.EPERM, errno.ENOTEMPTY):
+                    raise
+            else:
+                raise AssertionError(f"{what} succeeded in a sealed entry")
+        # and an import without -B does not leave a pyc behind
+        import subprocess
+
+        subprocess.run([nobody_target.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); import demo_pkg.sub.deep"],
+                       check=True, capture_output=True)
+
+    as_user(attempts)
+    assert sorted(os.listdir(cache)) == before
+    assert store.verify() == []

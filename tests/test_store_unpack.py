@@ -7,14 +7,13 @@ import os
 import stat
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
 from vsite.errors import StoreError
 from vsite.store.index import read_files, read_summary
-from vsite.store.store import Store
+from vsite.store import Store
 
 
 def test_entry_layout_and_index(tmp_path, target):
@@ -55,7 +54,7 @@ def test_entry_layout_and_index(tmp_path, target):
     assert not (entry / "site/demo_pkg-1.0.data").exists()
     assert (entry / "data/share/demo/readme").read_bytes() == b"r"
     assert (entry / "headers/demo.h").is_file()
-    assert stat.S_IMODE((entry / "scripts/run-demo").stat().st_mode) == 0o755
+    assert stat.S_IMODE((entry / "scripts/run-demo").stat().st_mode) == 0o555  # sealed: read-only, exec kept
     # the wheel's own RECORD is kept as shipped
     assert b"demo_pkg/sub.py,sha256=" in (entry / "site/demo_pkg-1.0.dist-info/RECORD").read_bytes()
     records = {(r.scheme, r.path): r for r in read_files(entry)}
@@ -64,18 +63,20 @@ def test_entry_layout_and_index(tmp_path, target):
     assert records[("site", "demo_pkg/sub.py")].size == 6
     assert store.verify() == []
 
-    # bytecode mirrors site/: unchecked-hash pycs only, none for what does not compile
-    bytecode = store.bytecode_dir(item, target.cache_tag)
+    # bytecode sits beside the sources in site/: unchecked-hash pycs only, none for what does not compile
     tag = sys.implementation.cache_tag
+    assert summary.bytecode == (tag,) and store.has_bytecode(item, tag)
+    bytecode = entry / "site"
     pyc = bytecode / "demo_pkg" / "__pycache__" / f"sub.{tag}.pyc"
     assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # hash-based, unchecked
     assert (bytecode / "__pycache__" / f"extra_mod.{tag}.pyc").is_file()
     assert not (bytecode / "demo_pkg" / "__pycache__" / f"py2only.{tag}.pyc").exists()
-    assert all(p.parent.name == "__pycache__" for p in bytecode.rglob("*") if p.is_file())
+    compiled = [p for p in bytecode.rglob("*") if p.is_file() and ("site", p.relative_to(bytecode).as_posix()) not in records]
+    assert compiled and all(p.parent.name == "__pycache__" and p.name.endswith(f".{tag}.pyc") for p in compiled)
 
 
 def test_bytecode_is_used_from_a_read_only_tree(tmp_path, target):
-    """Overlaying the bytecode mirror on site/ gives imports that load the pycs, with real filenames."""
+    """A copy of site/ (pycs beside the sources) gives imports that load the pycs, with real filenames."""
     import shutil
     import subprocess
 
@@ -85,7 +86,6 @@ def test_bytecode_is_used_from_a_read_only_tree(tmp_path, target):
     store.fetch(plan_of(item), target)
     view = tmp_path / "view"
     shutil.copytree(store.entry_dir(item) / "site", view)
-    shutil.copytree(store.bytecode_dir(item, target.cache_tag), view, dirs_exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-I", "-v", "-c",
          f"import sys; sys.path.insert(0, {str(view)!r}); import demo_pkg; print(demo_pkg.f.__code__.co_filename)"],
@@ -228,7 +228,8 @@ def test_unsafe_wheel_rejected_store_unchanged(tmp_path, target, case):
 
 
 def test_member_modes_are_sanitized(tmp_path, target):
-    """setuid, sticky and world-writable bits in a wheel do not reach the store: files are 0o644 or 0o755."""
+    """setuid, sticky and world-writable bits in a wheel do not reach the store: files are sealed
+    0o444 or 0o555 on disk, indexed (and presented) as 0o644 or 0o755."""
     wheel = make_wheel(tmp_path, extra_members=[
         (member("demo_pkg/suid", stat.S_IFREG | stat.S_ISUID | 0o777), b"#!/bin/sh\n"),
         (member("demo_pkg/open.txt", stat.S_IFREG | 0o666), b"x"),
@@ -237,8 +238,10 @@ def test_member_modes_are_sanitized(tmp_path, target):
     item = wheel_item(wheel)
     store.fetch(plan_of(item), target)
     entry = store.entry_dir(item)
-    assert stat.S_IMODE((entry / "site/demo_pkg/suid").stat().st_mode) == 0o755
-    assert stat.S_IMODE((entry / "site/demo_pkg/open.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((entry / "site/demo_pkg/suid").stat().st_mode) == 0o555
+    assert stat.S_IMODE((entry / "site/demo_pkg/open.txt").stat().st_mode) == 0o444
+    modes = {r.path: r.mode for r in read_files(entry)}
+    assert modes["demo_pkg/suid"] == 0o755 and modes["demo_pkg/open.txt"] == 0o644
 
 
 def test_lock_hash_mismatch_for_local_wheel(tmp_path, target):
@@ -260,24 +263,6 @@ def test_verify_names_corrupt_entry(tmp_path, target):
     (entry / "site/demo_pkg/__init__.py").write_bytes(b"VALUE = 1\n")
     (entry / "site/demo_pkg/planted.py").write_bytes(b"")
     assert store.verify() == [(store.key(item), "unexpected file site/demo_pkg/planted.py")]
-
-
-@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(), reason="no CPython 3.12 on this machine")
-def test_second_interpreter_gets_its_own_bytecode(tmp_path, target):
-    from vsite.target import probe
-
-    other = probe("/root/.pyenv/versions/3.12.1/bin/python3.12")
-    wheel = make_wheel(tmp_path)
-    store = Store(tmp_path / "store")
-    item = wheel_item(wheel)
-    store.fetch(plan_of(item), target)
-    entry_files = sorted(p for p in store.entry_dir(item).rglob("*"))
-    report = store.fetch(plan_of(item), other)
-    assert report.reused == ["demo-pkg"] and report.compiled == ["demo-pkg"]
-    pyc = store.bytecode_dir(item, other.cache_tag) / "demo_pkg/__pycache__/__init__.cpython-312.pyc"
-    assert pyc.is_file()
-    assert store.bytecode_dir(item, target.cache_tag) != pyc.parent.parent.parent
-    assert sorted(p for p in store.entry_dir(item).rglob("*")) == entry_files
 
 
 def test_pycache_members_are_kept_as_uv_installs_them(tmp_path, target):
@@ -321,7 +306,7 @@ def test_record_keeps_the_wheels_mode(tmp_path, target):
     item = wheel_item(wheel)
     store.fetch(plan_of(item), target)
     record = store.entry_dir(item) / "site/demo_pkg-1.0.dist-info/RECORD"
-    assert stat.S_IMODE(record.stat().st_mode) == 0o755
+    assert stat.S_IMODE(record.stat().st_mode) == 0o555  # sealed, the exec bit kept
     modes = {r.path: r.mode for r in read_files(store.entry_dir(item))}
     assert modes["demo_pkg-1.0.dist-info/RECORD"] == 0o755 and modes["demo_pkg/__init__.py"] == 0o644
 
@@ -334,20 +319,21 @@ def test_verify_checks_the_unchecked_hash_bytecode(tmp_path, target):
     item = wheel_item(wheel)
     store.fetch(plan_of(item), target)
     key = store.key(item)
-    pyc_dir = store.bytecode_dir(item, target.cache_tag) / "demo_pkg/__pycache__"
+    pyc_dir = store.entry_dir(item) / "site/demo_pkg/__pycache__"
     tag = target.cache_tag
     pyc = pyc_dir / f"m.{tag}.pyc"
     good = pyc.read_bytes()
     sealed = os.stat(pyc)
 
     def forge(path, data: bytes) -> None:
-        """Write ``data`` and put the sealed mtimes back, as a careful forger would."""
+        """Write ``data`` and put the sealed mode and mtimes back, as a careful forger would."""
         path.write_bytes(data)
+        os.chmod(path, 0o444)
         os.utime(path, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
         os.utime(path.parent, ns=(sealed.st_atime_ns, sealed.st_mtime_ns))
 
     pyc.write_bytes(good[:8] + b"\0" * 8 + good[16:])  # a plain edit: the seal shows it
-    assert store.verify() == [(key, f"bytecode/{tag}: demo_pkg/__pycache__/m.{tag}.pyc changed after fetch (mtime)")]
+    assert store.verify() == [(key, f"site/demo_pkg/__pycache__/m.{tag}.pyc changed after fetch (mtime)")]
     forge(pyc, (pyc_dir / f"__init__.{tag}.pyc").read_bytes())
     assert store.verify() == [(key, f"bytecode {tag}: demo_pkg/__pycache__/m.{tag}.pyc does not match its source")]
     forge(pyc, good[:4] + b"\0\0\0\0" + good[8:])

@@ -12,7 +12,8 @@ import pytest
 
 from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.store import usage
-from vsite.store.store import Store
+from vsite.store import Store
+from vsite.store.fetch import Fetch
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def test_gc_drops_only_entries_no_recent_lock_uses(tmp_path, target, two_wheels)
     assert store.gc(dry_run=True) == [(store.key(beta), "beta 1.0")]
     assert store.entry_dir(beta) is not None
     assert store.gc() == [(store.key(beta), "beta 1.0")]
-    assert store.entry_dir(beta) is None and store.bytecode_dir(beta, target.cache_tag) is None
-    assert store.entry_dir(alpha) is not None and store.bytecode_dir(alpha, target.cache_tag) is not None
+    assert store.entry_dir(beta) is None and not store.has_bytecode(beta, target.cache_tag)
+    assert store.entry_dir(alpha) is not None and store.has_bytecode(alpha, target.cache_tag)
     assert [r.lock_path for r in usage.lock_records(store)] == ["/new/uv.lock"]
     assert store.gc(max_age_days=1) == []
     assert store.verify() == []
@@ -98,15 +99,15 @@ def test_staged_work_of_a_killed_fetch_is_adopted_or_collected(tmp_path, target,
     alpha, beta = two_wheels
     store = Store(tmp_path / "store")
     # a fetch that staged alpha and died before promoting it
-    store._stage(alpha, store.key(alpha), target, False, [])
+    Fetch(store, target).stage(alpha, store.key(alpha))
     assert store.entry_dir(alpha) is None
     report = store.fetch(plan_of(alpha), target)
     assert report.reused == ["alpha"] and not report.local and not report.compiled  # adopted, not redone
-    assert store.entry_dir(alpha) is not None and store.bytecode_dir(alpha, target.cache_tag) is not None
-    assert not (store.layout.base / "staged" / store.key(alpha)).exists()
-    store._stage(beta, store.key(beta), target, False, [])
+    assert store.entry_dir(alpha) is not None and store.has_bytecode(alpha, target.cache_tag)
+    assert not store.layout.staged_dir(store.key(alpha)).exists()
+    Fetch(store, target).stage(beta, store.key(beta))
     store.gc()
-    assert not any((store.layout.base / "staged").iterdir())
+    assert not any(store.layout.staged_root().iterdir())
     assert store.entry_dir(beta) is None and store.verify() == []
 
 

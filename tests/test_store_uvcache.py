@@ -16,7 +16,8 @@ from wheelmaker import demo_items, make_wheel, plan_of
 from vsite.errors import StoreError
 from vsite.plan.model import Artifact, PlanItem
 from vsite.store import download as download_module
-from vsite.store.store import Store
+from vsite.store import Store
+from vsite.store.fetch import Fetch
 from vsite.store.uvcache import find_archive
 from vsite.target import current
 
@@ -97,7 +98,7 @@ def test_uv_archive_changed_after_unpacking_is_not_used(tmp_path, target, cached
     assert store.entry_dir(item) is None and not os.listdir(store.layout.tmp_dir())
 
 
-def test_other_hash_or_symlinks_mean_no_match(tmp_path, cached_wheel):
+def test_other_hash_or_symlinks_mean_no_match(tmp_path, cached_wheel, target):
     item, archive, _ = cached_wheel
     uv = archive.parent.parent
     assert find_archive("demo-pkg", item.wheel.filename, item.wheel.sha256, uv) == archive
@@ -105,7 +106,7 @@ def test_other_hash_or_symlinks_mean_no_match(tmp_path, cached_wheel):
     assert find_archive("other", item.wheel.filename, item.wheel.sha256, uv) is None
     (archive / "demo_pkg" / "evil").symlink_to("/etc/passwd")
     store = Store(tmp_path / "store")
-    assert not store._from_uv_cache(item, item.wheel.sha256, tmp_path / "dest")
+    assert not Fetch(store, target).from_uv_cache(item, item.wheel.sha256, tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
 
 

@@ -10,7 +10,7 @@ import pytest
 from viewsupport import fetched, item_for, materialize, plan_of
 from viewwheels import make_corpus, make_wheel
 from vsite.errors import StoreError
-from vsite.store.store import Store
+from vsite.store import Store
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.nodes import DirNode, FileNode

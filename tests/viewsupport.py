@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from vsite.plan.model import Artifact, Plan, PlanItem
-from vsite.store.store import Store
+from vsite.store import Store
 from vsite.target import Target
 from vsite.store.seal import file_mode
 from vsite.view import StoreLinks

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from vsite.plan.model import Artifact, Plan, PlanItem
+from vsite.store.layout import LAYOUT_VERSION
 
 
 def record_hash(data: bytes) -> str:
@@ -103,7 +104,7 @@ def plan_of(*items: PlanItem, lock_path: str = "/test/uv.lock") -> Plan:
 
 def store_snapshot(root: Path) -> list[str]:
     """Everything under the store except lock files and usage records (which a failed fetch may leave)."""
-    base = root / "v1"
+    base = root / LAYOUT_VERSION
     if not base.exists():
         return []
     skip = {"locks", "usage"}
@@ -140,3 +141,90 @@ def demo_items(names=SMALL) -> list[PlanItem]:
             )
     assert len(items) == len(names)
     return items
+
+
+def entry_state(entry: Path) -> dict[str, tuple]:
+    """Every path of a store entry with its type, mode, mtime and content hash: to compare before/after."""
+    import os
+
+    state = {}
+    for dirpath, dirs, files in os.walk(entry):
+        for name in [".", *dirs, *files]:
+            path = os.path.normpath(os.path.join(dirpath, name))
+            st = os.lstat(path)
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else None
+            state[os.path.relpath(path, entry)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_mtime_ns, digest)
+    return state
+
+
+def other_interpreter(mine: str) -> str | None:
+    """A CPython (>= 3.10, as vsite's probe needs) on this machine whose cache tag is not ``mine``:
+    on PATH, or installed by pyenv; the newest first."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+
+    def minor(exe: str) -> int:
+        tail = os.path.basename(exe).removeprefix("python3.")
+        return int(tail) if tail.isdigit() else -1
+
+    found = [shutil.which(f"python3.{m}") for m in range(20, 9, -1)]
+    found += glob.glob(os.path.join(pyenv, "versions", "3.*", "bin", "python3.[0-9]*"))
+    candidates = sorted((exe for exe in found if exe and minor(exe) >= 10), key=minor, reverse=True)
+    for exe in candidates:
+        try:
+            proc = subprocess.run([exe, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue  # e.g. a pyenv shim of a version that is not selected
+        if proc.returncode == 0 and proc.stdout.strip() not in ("", mine):
+            return exe
+    return None
+
+
+def as_user(fn, uid: int = 65534, gid: int = 65534) -> None:
+    """Run ``fn()`` in a forked child as ``uid``/``gid`` (default nobody); fail with its traceback if it raises."""
+    import os
+    import traceback
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            fn()
+            code = 0
+        except BaseException:
+            os.write(write, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        out = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+
+
+def unprivileged_python() -> str | None:
+    """An interpreter user ``nobody`` can run (the system's, or this one), for fetches as a non-root owner."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    for exe in (shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin"), os.path.realpath(sys.executable)):
+        if not exe or not shutil.which("setpriv"):
+            continue
+        proc = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", exe, "-I", "-c",
+                               "import os, sys; assert sys.version_info >= (3, 10); print(os.path.realpath(sys.executable))"],
+                              capture_output=True, text=True)
+        if proc.returncode == 0 and proc.stdout.strip() == os.path.realpath(exe):
+            return exe
+    return None

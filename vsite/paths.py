@@ -36,12 +36,9 @@ def write_cache_json(path: Path, data: object) -> None:
     Readers never see half a file; a read-only or full cache only costs
     recomputing the value next time, so write errors are ignored.
     """
-    import json
+    from vsite.fileio import write_json_atomic
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
     except OSError:
         pass

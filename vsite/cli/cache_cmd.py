@@ -28,7 +28,7 @@ def cache() -> None:
 @click.option("--keys", is_flag=True, help="Show each entry's key (wheel sha256).")
 def cache_ls(keys: bool) -> None:
     """List entries: package, version, unpacked size, compiled tags, locks using them."""
-    from vsite.store.store import Store  # heavy: only when the command runs
+    from vsite.store import Store  # heavy: only when the command runs
 
     store = Store()
     entries = store.entries()
@@ -47,7 +47,7 @@ def cache_ls(keys: bool) -> None:
 @cache.command("verify")
 def cache_verify() -> None:
     """Rehash every entry against its index; exit 1 naming each corrupt one."""
-    from vsite.store.store import Store  # heavy: only when the command runs
+    from vsite.store import Store  # heavy: only when the command runs
 
     store = Store()
     problems = store.verify()
@@ -64,7 +64,7 @@ def cache_verify() -> None:
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
 def cache_gc(max_age: float, dry_run: bool, corrupt: bool) -> None:
     """Remove entries no recent lock uses (never those a live mount uses) and fetch debris."""
-    from vsite.store.store import Store  # heavy: only when the command runs
+    from vsite.store import Store  # heavy: only when the command runs
 
     store = Store()
     dropped = store.gc(max_age_days=max_age, dry_run=dry_run, corrupt=corrupt)

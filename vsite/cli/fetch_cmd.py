@@ -22,7 +22,7 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     lock touches no network.
     """
     plan, target = plan_from_cli(lock, **plan_opts)
-    from vsite.store.store import Store  # heavy: only when the command runs
+    from vsite.store import Store  # heavy: only when the command runs
 
     store = Store()
     if not sys.stderr.isatty():

@@ -62,7 +62,7 @@ def prepare(plan, interpreter, lock: str, path: str, *, venv: bool, offline: boo
     and the shared mounts of ``vsite run`` (vsite.shared).
     """
     from vsite.fs import readonly
-    from vsite.store.store import Store
+    from vsite.store import Store
     from vsite.view import build_view
     from vsite.view.conflicts import warning as conflict_warning
 
@@ -160,7 +160,7 @@ def _mount(claim: mountpoint.Claim, lock: str, target: str, venv: bool, offline:
 @click.argument("target", type=click.Path(file_okay=False))
 def unmount(target: str) -> None:
     """Unmount a vsite mount at TARGET (also after its daemon died)."""
-    from vsite.store.store import Store
+    from vsite.store import Store
 
     record = registry.read_record(target)
     mountpoint.unmount(target)

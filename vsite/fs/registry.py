@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vsite.fileio import write_json_atomic
 from vsite.paths import runtime_dir
 
 FSTYPE = "fuse.vsite"
@@ -73,10 +74,7 @@ def log_path(target: str) -> Path:
 
 def _write_json(path: Path, data: dict) -> None:
     """Write atomically so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=1, sort_keys=True)
 
 
 def write_record(record: MountRecord) -> None:

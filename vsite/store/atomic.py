@@ -13,27 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from vsite.fileio import flocked
+from vsite.store.seal import make_writable
+
+__all__ = [
+    "STORE_ERRNOS", "clean_debris", "flocked", "pid_alive", "remove_tree", "rename_into_place", "withdraw", "work_dir",
+]
+
 # errnos that mean the store's own disk failed (full, over quota, read-only), not the input
 STORE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
-@contextlib.contextmanager
-def flocked(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``path`` (created if missing) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def remove_tree(path: Path) -> None:
+    """Delete ``path`` and everything below it, sealed (read-only) dirs included; errors ignored."""
+    make_writable(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -44,7 +44,7 @@ def work_dir(tmp_root: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
 
 
 def pid_alive(pid: int) -> bool:
@@ -68,7 +68,7 @@ def clean_debris(tmp_root: Path) -> int:
         pid_text = name.split("-", 1)[0]
         if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
-        shutil.rmtree(tmp_root / name, ignore_errors=True)
+        remove_tree(tmp_root / name)
         removed += 1
     return removed
 
@@ -83,3 +83,20 @@ def rename_into_place(src: Path, dest: Path) -> bool:
             return False
         raise exc
     return True
+
+
+def withdraw(layout, parts: list[Path]) -> None:
+    """Withdraw staged parts (``staged/<key>/<part>``) under each key's lock: renamed out, then deleted.
+
+    Used when a fetch fails (its own parts) and by gc (parts killed fetches
+    left); another fetch using a part waits on the lock and then redoes it.
+    """
+    for part in parts:
+        key = part.parent.name
+        with flocked(layout.lock_file(key)), work_dir(layout.tmp_dir()) as work:
+            if part.exists():
+                os.rename(part, work / "withdrawn")
+            try:
+                part.parent.rmdir()
+            except OSError:
+                pass

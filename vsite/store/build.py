@@ -26,6 +26,7 @@ from pathlib import Path
 
 
 from vsite.errors import StoreError
+from vsite.fileio import copy_hashing, sha256_file
 from vsite.plan.model import PlanItem
 
 # Skipped when hashing a source tree: VCS data, caches and build outputs do not
@@ -60,7 +61,7 @@ def _hash_tree(root: Path) -> str:
             if path.is_symlink() or not path.is_file():
                 continue
             sha.update(path.relative_to(root).as_posix().encode() + b"\0")
-            sha.update(hashlib.sha256(path.read_bytes()).digest())
+            sha.update(bytes.fromhex(sha256_file(path)))
     return sha.hexdigest()
 
 
@@ -78,7 +79,7 @@ def source_key(item: PlanItem) -> str:
         if item.sdist is not None and item.sdist.sha256:
             ident = item.sdist.sha256
         elif item.sdist is not None and item.sdist.path and Path(item.sdist.path).is_file():
-            ident = hashlib.sha256(Path(item.sdist.path).read_bytes()).hexdigest()  # a local sdist
+            ident = sha256_file(item.sdist.path)  # a local sdist
         else:
             raise StoreError(f"{_what(item)} needs a build from an sdist the lock gives no sha256 for")
     elif item.kind == "git":
@@ -90,8 +91,12 @@ def source_key(item: PlanItem) -> str:
         ident = _hash_tree(source_dir(item))
     elif item.kind == "editable":
         src = source_dir(item).resolve()
-        config = b"".join((src / n).read_bytes() for n in _EDITABLE_CONFIG if (src / n).is_file())
-        ident = f"{src}\0{hashlib.sha256(config).hexdigest()}"
+        config = hashlib.sha256()  # of the config files' bytes one after another
+        for name in _EDITABLE_CONFIG:
+            if (src / name).is_file():
+                with open(src / name, "rb") as f:
+                    copy_hashing(f, None, config)
+        ident = f"{src}\0{config.hexdigest()}"
     else:
         raise StoreError(f"{_what(item)}: cannot build a {item.kind} item")
     return hashlib.sha256(f"vsite-build-v1\0{item.kind}\0{item.name}\0{ident}".encode()).hexdigest()

@@ -7,6 +7,7 @@ read only when a view needs it (RECORD contents, conflict reports, verify).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ class FileRecord:
     ``scheme`` is one of ``site``, ``scripts``, ``headers``, ``data``; ``path`` is
     posix, relative to that scheme's directory in the entry. ``hash`` is in
     RECORD form (``sha256=<urlsafe b64, no padding>``), verified at fetch time.
-    ``mode`` is 0o755 for executables, else 0o644.
+    ``mode`` is 0o755 for executables, else 0o644: the mode uv installs and a
+    view presents (on disk the sealed entry holds 0o555/0o444, vsite.store.seal).
     """
 
     scheme: str
@@ -40,6 +42,9 @@ class EntrySummary:
     ``{name: "module:attr"}`` for ``console_scripts`` and ``gui_scripts``;
     ``scripts`` lists files under ``scripts/`` (from ``.data/scripts``);
     ``has_headers``/``has_data`` tell whether those scheme dirs exist.
+    ``bytecode`` lists the cache tags (``cpython-311``) whose pycs are compiled
+    into the entry's ``__pycache__`` dirs; a tag is listed only once all its
+    pycs are in place.
     """
 
     name: str  # as in the wheel's METADATA, PEP 503 normalized
@@ -56,8 +61,9 @@ class EntrySummary:
     has_data: bool = False
     file_count: int = 0
     index_version: int = INDEX_VERSION
-    # mtime of every file and dir of the entry and its bytecode (vsite.store.seal); 0: not sealed
+    # mtime of every file and dir of the entry, its pycs included (vsite.store.seal); 0: not sealed
     sealed_ns: int = 0
+    bytecode: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,11 +73,47 @@ class EntrySummary:
         data = dict(data)
         data["top_level"] = tuple(data["top_level"])
         data["scripts"] = tuple(data.get("scripts", ()))
+        data["bytecode"] = tuple(data.get("bytecode", ()))
         return cls(**data)
+
+
+def b64_digest(digest: bytes) -> str:
+    """A digest as RECORD writes it: urlsafe base64 without padding."""
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def record_hash(sha256_digest: bytes) -> str:
+    """A sha256 digest in RECORD form, as :attr:`FileRecord.hash` holds it: ``sha256=<b64>``."""
+    return f"sha256={b64_digest(sha256_digest)}"
 
 
 def read_summary(entry_dir: Path) -> EntrySummary:
     return EntrySummary.from_json(json.loads((entry_dir / "entry.json").read_text()))
+
+
+def bytecode_tags(entry_dir: Path) -> tuple[str, ...]:
+    """The cache tags compiled into the entry at ``entry_dir``; () if it is missing or unreadable."""
+    try:
+        return read_summary(entry_dir).bytecode
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+def write_summary(entry_dir: Path, summary: EntrySummary, *, sealed: bool = True) -> None:
+    """Replace ``entry.json`` by atomic rename: readers see the old summary or the new one.
+
+    In a ``sealed`` entry the new file gets the seal's mode and mtime, and the
+    entry's directory is writable only for the rename, then sealed again.
+    """
+    from vsite.fileio import write_json_atomic
+    from vsite.store.seal import opened
+
+    path = entry_dir / "entry.json"
+    if not sealed:
+        write_json_atomic(path, summary.to_json(), indent=1)
+        return
+    with opened(entry_dir, summary.sealed_ns):
+        write_json_atomic(path, summary.to_json(), indent=1, mode=0o444, mtime_ns=summary.sealed_ns)
 
 
 def read_files(entry_dir: Path) -> list[FileRecord]:

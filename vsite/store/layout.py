@@ -1,33 +1,41 @@
-"""Where things live inside the store. The one place that knows the on-disk layout.
+"""Where things live inside the store. The one place that builds store paths.
 
 ::
 
-    <root>/v1/wheels/<sha256>/            one immutable entry per wheel (renamed into place whole)
-        entry.json                        EntrySummary: small, read at mount time
+    <root>/v2/wheels/<sha256>/            one immutable entry per wheel (renamed into place whole),
+                                          read-only: dirs 0o555, files 0o444/0o555 (vsite.store.seal)
+        entry.json                        EntrySummary: small, read at mount time; ``bytecode``
+                                          lists the cache tags compiled into the entry
         files.json                        [FileRecord, ...]: every installed file, read lazily
         site/                             what lands in site-packages: the wheel root minus
-                                          .data, plus .data/purelib and .data/platlib merged in
+                                          .data, plus .data/purelib and .data/platlib merged in,
+                                          with the compiled ``__pycache__/<stem>.<tag>.pyc`` of
+                                          every tag in ``entry.json``'s ``bytecode`` beside the sources
         scripts/  headers/  data/         the other .data schemes, as shipped
-    <root>/v1/bytecode/<cache_tag>/<sha256>/   mirror of site/ holding only __pycache__/*.pyc,
-                                          compiled by the target interpreter (one per cache tag)
-    <root>/v1/staged/<sha256>/            entry/ and <cache_tag>/ made by a fetch still in progress:
-                                          promoted (renamed) into wheels/ and bytecode/ only once
-                                          every item of the plan is ready, withdrawn if it fails
-    <root>/v1/tmp/                        work dirs of fetches in progress (same filesystem,
+    <root>/v2/staged/<sha256>/            work of a fetch still in progress: ``entry/`` (a whole
+                                          entry, compiled for that fetch's tag) and ``<cache_tag>/``
+                                          (pycs of another tag, to add to an existing entry);
+                                          promoted only once every item of the plan is ready,
+                                          withdrawn if it fails
+    <root>/v2/tmp/                        work dirs of fetches in progress (same filesystem,
                                           so renames into place are atomic); gc cleans orphans
-    <root>/v1/locks/                      per-entry lock files (fcntl.flock)
-    <root>/v1/usage/locks/<plan key>.json which lock used which entries, when (for gc)
-    <root>/v1/usage/pins/<key>-<pid>.json entries a live mount (pid) needs; gc keeps them
-    <root>/v1/downloads/                  nothing persistent: partial downloads live in tmp/
+    <root>/v2/locks/<sha256>.lock         per-entry lock files (fcntl.flock)
+    <root>/v2/usage/locks/<plan key>.json which lock used which entries, when (for gc)
+    <root>/v2/usage/pins/<key>-<pid>.json entries a live mount (pid) needs; gc keeps them
+
+A store of an older layout (``v1/``, with a separate ``bytecode/`` mirror) is
+ignored: it is never read, changed or removed.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYOUT_VERSION = "v1"
+LAYOUT_VERSION = "v2"
 SCHEMES = ("site", "scripts", "headers", "data")
+INDEX_FILES = ("entry.json", "files.json")
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,29 @@ class StoreLayout:
     def base(self) -> Path:
         return self.root / LAYOUT_VERSION
 
-    def wheel_dir(self, sha256: str) -> Path:
-        return self.base / "wheels" / sha256
+    def wheels_dir(self) -> Path:
+        """The directory of all entries (what a view's symlinks point into)."""
+        return self.base / "wheels"
 
-    def bytecode_dir(self, cache_tag: str, sha256: str) -> Path:
-        return self.base / "bytecode" / cache_tag / sha256
+    def wheel_dir(self, sha256: str) -> Path:
+        return self.wheels_dir() / sha256
+
+    def summary_file(self, sha256: str) -> Path:
+        return self.wheel_dir(sha256) / "entry.json"
+
+    def staged_root(self) -> Path:
+        return self.base / "staged"
 
     def staged_dir(self, sha256: str) -> Path:
-        return self.base / "staged" / sha256
+        return self.staged_root() / sha256
+
+    def staged_entry(self, sha256: str) -> Path:
+        """A whole entry staged by a fetch in progress."""
+        return self.staged_dir(sha256) / "entry"
+
+    def staged_bytecode(self, sha256: str, cache_tag: str) -> Path:
+        """Pycs of ``cache_tag`` staged to be added to an existing entry (same relative dirs as ``site/``)."""
+        return self.staged_dir(sha256) / cache_tag
 
     def tmp_dir(self) -> Path:
         return self.base / "tmp"
@@ -55,3 +78,24 @@ class StoreLayout:
 
     def usage_dir(self) -> Path:
         return self.base / "usage"
+
+    def lock_record(self, plan_key: str) -> Path:
+        return self.usage_dir() / "locks" / f"{plan_key}.json"
+
+    def lock_records_dir(self) -> Path:
+        return self.usage_dir() / "locks"
+
+    def pin_file(self, key: str, pid: int) -> Path:
+        return self.pins_dir() / f"{key}-{pid}.json"
+
+    def pins_dir(self) -> Path:
+        return self.usage_dir() / "pins"
+
+    def contains(self, path: str | os.PathLike | None) -> bool:
+        """Whether ``path`` lies in the store (a path test, not a string prefix test)."""
+        if not path:
+            return False
+        try:
+            return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(self.root))
+        except (TypeError, ValueError):
+            return False

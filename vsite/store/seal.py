@@ -1,26 +1,35 @@
-"""Sealing a store entry: fixed modes and one fixed mtime, so later changes show in a stat.
+"""Sealing a store entry: read-only modes and one fixed mtime, so nothing writes through a view
+and later changes show in a stat.
 
-When an entry (or a bytecode mirror) is complete, every directory gets mode
-0o755, every file 0o644 or 0o755, and all of them one mtime, the entry's
-``sealed_ns`` (whole seconds, so filesystems with coarse timestamps keep it).
-Nobody but the owner can then write the entry (whatever the umask was), and
-any later write, replacement, rename into a directory or ``touch`` changes an
-mtime. That makes tampering visible to a single ``lstat`` of the file, which
-the view does anyway when it resolves a name, so the check costs nothing at
-mount time and nothing per file (:func:`intact`). ``vsite cache verify``
-rehashes as before and also checks the seal of every file and directory
-(:func:`check_tree`). Only a deliberate forgery that restores mtimes escapes
-the cheap check; verify's hashes still catch it.
+When an entry is complete, every directory (the entry's own included) gets
+mode 0o555, every file 0o444, or 0o555 if it had an execute bit, and all of
+them one mtime, the entry's ``sealed_ns`` (whole seconds, so filesystems with
+coarse timestamps keep it). Views present subtrees of an entry as symlinks
+into the store, so processes of an environment reach the entry directly:
+without a write bit nobody who is not root can write a pyc beside a source,
+unlink a file (``pip uninstall``) or edit one in place (root is kept out by
+the view's read-only bind mount). Any change that does get made (by root, or
+after a chmod) changes a mode or an mtime, so a single ``lstat`` of the path,
+which the view does anyway when it resolves a name, shows it (:func:`intact`).
+``vsite cache verify`` rehashes and checks the seal of every file and
+directory (:func:`check_tree`). Only a deliberate forgery that restores
+modes and mtimes escapes the cheap check; verify's hashes still catch it.
+
+:func:`file_mode` is the mode a view *presents* (0o644/0o755, as uv installs);
+:func:`sealed_mode` the one on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-DIR_MODE = 0o755
+DIR_MODE = 0o555
+WRITE_BITS = 0o222
 
 
 def seal_time() -> int:
@@ -29,46 +38,94 @@ def seal_time() -> int:
 
 
 def file_mode(st_mode: int) -> int:
-    """Permission bits as uv installs them (and the store keeps): 0o755 if any execute bit, else 0o644."""
+    """Permission bits as uv installs them (and a view presents): 0o755 if any execute bit, else 0o644."""
     return 0o755 if st_mode & 0o111 else 0o644
 
 
-def seal_tree(root: Path, sealed_ns: int) -> None:
-    """Give everything under ``root`` (and ``root``) the sealed modes and mtime, files before their dirs."""
-    times = (sealed_ns, sealed_ns)
+def sealed_mode(st_mode: int) -> int:
+    """Permission bits of a sealed file on disk: 0o555 if any execute bit, else 0o444."""
+    return 0o555 if st_mode & 0o111 else 0o444
+
+
+def seal_file(path: str | os.PathLike, sealed_ns: int) -> None:
+    os.chmod(path, sealed_mode(os.lstat(path).st_mode))
+    os.utime(path, ns=(sealed_ns, sealed_ns))
+
+
+def seal_dir(path: str | os.PathLike, sealed_ns: int) -> None:
+    os.chmod(path, DIR_MODE)
+    os.utime(path, ns=(sealed_ns, sealed_ns))
+
+
+def seal_tree(root: Path, sealed_ns: int, *, include_root: bool = True) -> None:
+    """Seal everything under ``root``, files before their dirs; ``root`` itself too unless told.
+
+    An unsealed root stays writable so that the tree can still be renamed into
+    a new parent (rename(2) of a directory needs write permission on it).
+    """
     for dirpath, _dirs, files in os.walk(root, topdown=False):
         for name in files:
-            path = os.path.join(dirpath, name)
-            os.chmod(path, file_mode(os.lstat(path).st_mode))
-            os.utime(path, ns=times)
-        os.chmod(dirpath, DIR_MODE)
-        os.utime(dirpath, ns=times)
+            seal_file(os.path.join(dirpath, name), sealed_ns)
+        if include_root or dirpath != str(root):
+            seal_dir(dirpath, sealed_ns)
+
+
+@contextlib.contextmanager
+def opened(directory: str | os.PathLike, sealed_ns: int) -> Iterator[None]:
+    """Make a sealed ``directory`` writable by its owner for the block, then seal it again (mode and mtime)."""
+    os.chmod(directory, 0o755)
+    try:
+        yield
+    finally:
+        seal_dir(directory, sealed_ns)
+
+
+def make_writable(root: str | os.PathLike) -> None:
+    """Give every directory under ``root`` its owner's write bit, so the tree can be deleted."""
+    root = os.fspath(root)
+    if os.path.islink(root) or not os.path.isdir(root):
+        return
+    for dirpath, dirs, _files in os.walk(root):
+        with contextlib.suppress(OSError):
+            os.chmod(dirpath, stat.S_IMODE(os.lstat(dirpath).st_mode) | stat.S_IRWXU)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
 
 
 def intact(st: os.stat_result, sealed_ns: int) -> bool:
-    """True if a stat of a sealed file or dir shows no change (no seal recorded: nothing to check)."""
+    """True if a stat of a sealed file or dir shows no change (no seal recorded: only no symlink).
+
+    Changed means: another mtime than the seal's, not a regular file or
+    directory (a symlink), or any write bit set.
+    """
     if not sealed_ns:
         return not stat.S_ISLNK(st.st_mode)
     return (
         st.st_mtime_ns == sealed_ns
         and (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
-        and not st.st_mode & 0o022
+        and not st.st_mode & WRITE_BITS
     )
 
 
-def check_tree(root: Path, sealed_ns: int) -> str | None:
-    """Why the sealed tree at ``root`` was changed (first finding), or None."""
+def check_tree(root: Path, sealed_ns: int, *, base: Path | None = None) -> str | None:
+    """Why the sealed tree at ``root`` was changed (first finding), or None.
+
+    Paths in the finding are relative to ``base`` (default: ``root``'s parent).
+    """
     if not os.path.lexists(root):
         return None
+    base = base if base is not None else root.parent
     for dirpath, dirs, files in os.walk(root):
         for name in [".", *dirs, *files]:
             path = os.path.normpath(os.path.join(dirpath, name))
             st = os.lstat(path)
             if not intact(st, sealed_ns):
-                rel = os.path.relpath(path, root.parent)
+                rel = os.path.relpath(path, base)
+                rel = "the entry directory" if rel == "." else rel
                 if stat.S_ISLNK(st.st_mode):
                     return f"symlink {rel}"
                 if st.st_mode & 0o022:
                     return f"{rel} is writable by others"
+                if st.st_mode & WRITE_BITS:
+                    return f"{rel} is writable (a sealed entry is read-only)"
                 return f"{rel} changed after fetch (mtime)"
     return None

@@ -18,7 +18,6 @@ throws the temporary directory away, so the store is unchanged.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -41,9 +40,10 @@ from installer.utils import parse_metadata_file, parse_wheel_filename
 from packaging.utils import canonicalize_name
 
 from vsite.errors import StoreError
+from vsite.fileio import copy_hashing
 from vsite.store.atomic import STORE_ERRNOS
-from vsite.store.index import EntrySummary, FileRecord
-from vsite.store.seal import seal_time, seal_tree
+from vsite.store.index import EntrySummary, FileRecord, b64_digest, record_hash
+from vsite.store.seal import file_mode, seal_time
 
 # Decompression-bomb limits. The zip headers bound what zipfile will inflate
 # (it stops at file_size and checks the CRC), so the declared sizes are what
@@ -60,8 +60,6 @@ _SCHEME_DIRS = {
     "headers": "headers",
     "data": "data",
 }
-_COPY_BUFSIZE = 1024 * 1024
-
 
 # Failures of the store's own disk, not of the wheel: they pass through unchanged
 # (Store.fetch reports them as such) instead of being blamed on the archive.
@@ -178,15 +176,9 @@ class _EntryDestination(WheelDestination):
         target.parent.mkdir(parents=True, exist_ok=True)
         check = hashlib.new(algo)
         sha = check if algo == "sha256" else hashlib.sha256()
-        size = 0
         try:
             with open(target, "xb") as out:
-                while buf := stream.read(_COPY_BUFSIZE):
-                    check.update(buf)
-                    if sha is not check:
-                        sha.update(buf)
-                    out.write(buf)
-                    size += len(buf)
+                size = copy_hashing(stream, out, *((check,) if sha is check else (check, sha)))
         except FileExistsError:
             raise _fail(self.wheel, f"two members install to {scheme_dir}/{rel}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
@@ -197,27 +189,25 @@ class _EntryDestination(WheelDestination):
         if record is not None:
             if record.hash_ is None or record.size is None:
                 raise _fail(self.wheel, f"RECORD lacks hash or size of {record.path}")
-            digest = _b64(check.digest())
+            digest = b64_digest(check.digest())
             if digest != record.hash_.value or size != record.size:
                 raise _fail(self.wheel, f"{record.path} does not match RECORD (hash or size)")
-        mode = 0o755 if is_executable else 0o644
-        os.chmod(target, mode)
-        self.files[key] = FileRecord(scheme_dir, rel, size, f"sha256={_b64(sha.digest())}", mode)
+        mode = file_mode(0o111 if is_executable else 0)
+        os.chmod(target, mode)  # sealed (read-only) with the whole entry once it is complete
+        self.files[key] = FileRecord(scheme_dir, rel, size, record_hash(sha.digest()), mode)
         return RecordEntry(rel, None, size)
 
     def finalize_installation(self, scheme, record_file_path, records) -> None:  # type: ignore[override]
         """Nothing to rewrite: the original RECORD is kept (written in :func:`unpack_wheel`)."""
 
 
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-
-
 def unpack_wheel(wheel_path: Path, filename: str, sha256: str, dest: Path) -> EntrySummary:
     """Unpack ``wheel_path`` (already hash-checked, named ``filename``) into ``dest``.
 
     ``dest`` must not exist; on success it holds the scheme dirs, ``entry.json``
-    and ``files.json``. On failure it may hold debris the caller removes.
+    and ``files.json``, not yet sealed (the caller compiles bytecode into it
+    first, then seals it: vsite.store.seal). On failure it may hold debris the
+    caller removes.
     """
     try:
         zf = zipfile.ZipFile(wheel_path)
@@ -277,11 +267,11 @@ def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256
         raise _fail(filename, _short(exc)) from None
     # installer skips RECORD (it would rewrite it); the view needs the original.
     record_bytes = record_text.encode()
-    record_mode = 0o755 if source.is_executable(record_path) else 0o644  # uv keeps RECORD's mode
+    record_mode = file_mode(0o111 if source.is_executable(record_path) else 0)  # uv keeps RECORD's mode
     (dest / "site" / record_path).write_bytes(record_bytes)
     os.chmod(dest / "site" / record_path, record_mode)
     destination.files[("site", record_path)] = FileRecord(
-        "site", record_path, len(record_bytes), f"sha256={_b64(hashlib.sha256(record_bytes).digest())}", record_mode
+        "site", record_path, len(record_bytes), record_hash(hashlib.sha256(record_bytes).digest()), record_mode
     )
     files = sorted(destination.files.values(), key=lambda f: (f.scheme, f.path))
     summary = EntrySummary(
@@ -302,7 +292,6 @@ def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256
     )
     (dest / "files.json").write_text(json.dumps([f.__dict__ for f in files], separators=(",", ":")))
     (dest / "entry.json").write_text(json.dumps(summary.to_json(), indent=1))
-    seal_tree(dest, summary.sealed_ns)
     return summary
 
 

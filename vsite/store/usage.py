@@ -5,6 +5,7 @@ entries' keys, time) *before* it fetches, so a concurrent ``gc`` never drops
 what a fetch is about to use. A mount calls :func:`pin` with its daemon pid;
 ``gc`` keeps every entry pinned by a live pid and removes pins of dead ones.
 Files are written tmp + rename, so readers never see half a record.
+Functions take the store (anything with a ``layout``: vsite.store.layout).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsite.fileio import write_json_atomic
 from vsite.store.atomic import pid_alive
 
 
@@ -28,13 +30,6 @@ class Usage:
     lock_path: str = ""
     lock_sha256: str = ""
     pid: int | None = None
-
-
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
 
 
 def _read_all(directory: Path) -> list[Usage]:
@@ -55,14 +50,10 @@ def _read_all(directory: Path) -> list[Usage]:
     return out
 
 
-def _store_usage_dir(store) -> Path:
-    return store.layout.usage_dir()
-
-
 def record_lock(store, *, key: str, lock_path: str, lock_sha256: str, keys: list[str]) -> None:
     """Note that the lock with plan ``key`` uses ``keys`` (entry keys), now."""
-    _write(
-        _store_usage_dir(store) / "locks" / f"{key}.json",
+    write_json_atomic(
+        store.layout.lock_record(key),
         {"key": key, "keys": sorted(set(keys)), "time": time.time(),
          "lock_path": lock_path, "lock_sha256": lock_sha256},
     )
@@ -70,8 +61,8 @@ def record_lock(store, *, key: str, lock_path: str, lock_sha256: str, keys: list
 
 def pin(store, key: str, keys: list[str], pid: int) -> None:
     """Keep ``keys`` from gc while process ``pid`` (a mount daemon) lives."""
-    _write(
-        _store_usage_dir(store) / "pins" / f"{key}-{pid}.json",
+    write_json_atomic(
+        store.layout.pin_file(key, pid),
         {"key": key, "keys": sorted(set(keys)), "time": time.time(), "pid": pid},
     )
 
@@ -79,20 +70,19 @@ def pin(store, key: str, keys: list[str], pid: int) -> None:
 def unpin(store, key: str, pid: int) -> None:
     """Drop the pin :func:`pin` made (a missing pin is fine: unmount after a crash)."""
     try:
-        os.unlink(_store_usage_dir(store) / "pins" / f"{key}-{pid}.json")
+        os.unlink(store.layout.pin_file(key, pid))
     except FileNotFoundError:
         pass
 
 
 def lock_records(store) -> list[Usage]:
-    return _read_all(_store_usage_dir(store) / "locks")
+    return _read_all(store.layout.lock_records_dir())
 
 
 def live_pins(store, *, prune: bool = False) -> list[Usage]:
     """Pins whose pid still runs; with ``prune``, delete the others."""
-    pins_dir = _store_usage_dir(store) / "pins"
     live = []
-    for usage in _read_all(pins_dir):
+    for usage in _read_all(store.layout.pins_dir()):
         if usage.pid is not None and pid_alive(usage.pid):
             live.append(usage)
         elif prune:
@@ -102,6 +92,6 @@ def live_pins(store, *, prune: bool = False) -> list[Usage]:
 
 def drop_lock_record(store, key: str) -> None:
     try:
-        os.unlink(_store_usage_dir(store) / "locks" / f"{key}.json")
+        os.unlink(store.layout.lock_record(key))
     except FileNotFoundError:
         pass

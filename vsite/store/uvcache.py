@@ -25,6 +25,8 @@ import os
 import struct
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 
 def uv_cache_dir() -> Path:
     """uv's cache: ``$UV_CACHE_DIR``, else ``$XDG_CACHE_HOME/uv``, else ``~/.cache/uv``."""
@@ -38,9 +40,11 @@ def uv_cache_dir() -> Path:
 def find_archive(name: str, filename: str, sha256: str, root: Path | None = None) -> Path | None:
     """The uv archive dir unzipped from the wheel ``filename`` with ``sha256``, or None."""
     root = root if root is not None else uv_cache_dir()
-    if not filename.endswith(".whl") or "-" not in filename:
+    try:
+        _name, parsed_version, _build, _tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
         return None
-    version = filename[: -len(".whl")].split("-")[1]
+    version = str(parsed_version)  # uv names pointers by the normalized version
     # "<version>-<tags>.http", or "<version>-<hash of tags>.http" when the tags are long:
     # candidates are all pointers of this version; the pointer's own filename decides.
     for pointer in sorted(root.glob(f"wheels-v*/*/{name}/{version}-*.http")) + sorted(
