@@ -141,5 +141,5 @@ def test_store_bytecode_wins_over_pycs_a_wheel_ships(tmp_path, target):
     listing = dict(view.children(cache))
     assert sorted(listing) == [f"mod.{tag}.pyc", "note.txt"]
     pyc = listing[f"mod.{tag}.pyc"]
-    assert "/bytecode/" in pyc.real and open(pyc.real, "rb").read() != b"stale"
+    assert "/site/shipspyc/__pycache__/" in pyc.real and open(pyc.real, "rb").read() != b"stale"
     assert view.conflicts() == []

@@ -130,7 +130,21 @@ def _route(url: str) -> tuple[_Key, str, dict[str, str]]:
     return (parts.scheme, parts.hostname, port, proxy), path, headers
 
 
+def _from_file(url: str, dest: Path, progress: Progress | None) -> tuple[str, int]:
+    """A ``file://`` URL (uv writes them for local wheels in an exported pylock.toml): copied while hashed."""
+    path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as src, open(dest, "wb") as out:
+            size = copy_hashing(src, out, sha, progress=progress)
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist") from None
+    return sha.hexdigest(), size
+
+
 def _once(url: str, dest: Path, progress: Progress | None, pool: ConnectionPool) -> tuple[str, int]:
+    if urllib.parse.urlsplit(url).scheme == "file":
+        return _from_file(url, dest, progress)
     for _ in range(MAX_REDIRECTS + 1):
         key, path, headers = _route(url)
         conn, new = pool.get(key)
