@@ -24,6 +24,7 @@ import pytest
 from fusetools import force_unmount, in_proc_mounts, require_fuse, wait_gone
 from reliab import env_vars, make_env_wheels, record, scale, vsite, write_pylock
 from vsite.fs import registry
+from vsite.store import Store
 from vsite.store.index import read_files
 
 pytestmark = [pytest.mark.fuse, pytest.mark.slow]
@@ -84,7 +85,7 @@ def _manifest(base: Path, env: dict, target: Path) -> Path:
     """What the view must hold: every site file with the sha256 its store entry recorded, and modules."""
     site = next((target / "lib").glob("python3*/site-packages"))
     files = []
-    wheels = Path(env["VSITE_CACHE_DIR"]) / "v1" / "wheels"
+    wheels = Store(env["VSITE_CACHE_DIR"]).layout.wheels_dir()
     for entry in sorted(wheels.iterdir()):
         for rec in read_files(entry):
             if rec.scheme != "site" or rec.path.endswith(".dist-info/RECORD"):

@@ -22,7 +22,7 @@ import pytest
 
 from fusetools import force_unmount, in_proc_mounts, require_fuse
 from reliab import assert_one_line_error, env_vars, make_env_wheels, record, require_root, vsite, write_pylock
-from vsite.fs import registry
+from vsite.fs import readonly, registry
 from vsite.plan.cache import cached_plan
 from vsite.plan.options import PlanOptions
 from vsite.store import Store
@@ -50,10 +50,11 @@ def world(tmp_path_factory):
         shutil.rmtree(public, ignore_errors=True)
 
 
-def _mount(world, name: str, *extra: str) -> Path:
+def _mount(world, name: str, *extra: str, links: bool = True) -> Path:
     require_fuse()
     base, public, lock, env = world
     target = public / name
+    env = env if links else dict(env, VSITE_LINKS="0")
     done = vsite("mount", "--offline", "--venv", *extra, lock, target, env=env)
     assert done.returncode == 0, done.stderr
     return target
@@ -110,10 +111,13 @@ def test_every_modifying_call_is_erofs(world):
 
 
 def test_nothing_in_the_view_leads_outside(world):
-    """Through the mount: symlinks resolve inside it (bin/python excepted). In the view: files are store files."""
+    """Through the mount: symlinks resolve inside it, or into the read-only bind of the store made for it
+    (bin/python excepted). In the view: files are store files."""
     base, public, lock, env = world
     target = _mount(world, "venv-paths")
-    links = files = 0
+    links = files = into_store = 0
+    with env_vars(VSITE_RUNTIME_DIR=env["VSITE_RUNTIME_DIR"]):
+        bind = str(readonly.bind_path(str(target)))
     try:
         interpreter = os.readlink(target / "bin/python")
         for dirpath, dirs, names in os.walk(target):
@@ -127,8 +131,13 @@ def test_nothing_in_the_view_leads_outside(world):
                 if path == str(target / "bin/python"):
                     assert dest == interpreter and os.path.isabs(dest)
                     continue
+                if dest.startswith(bind + "/"):  # a subtree unique to one wheel: the kernel reads the store
+                    into_store += 1
+                    assert os.path.realpath(path).startswith(bind + "/") and os.path.exists(dest), (path, dest)
+                    continue
                 resolved = os.path.normpath(os.path.join(dirpath, dest))
                 assert not os.path.isabs(dest) and resolved.startswith(str(target) + "/"), (path, dest)
+        assert into_store >= 3
     finally:
         _unmount(world, target)
     # the same view in-process: every file node is backed by the store or synthesized
@@ -136,7 +145,7 @@ def test_nothing_in_the_view_leads_outside(world):
         plan, interp = cached_plan(str(lock), None, PlanOptions())
         store = Store()
         view = build_view(plan, store, interp, venv_root=str(target))
-        roots = (os.path.realpath(store.layout.base / "wheels"), os.path.realpath(store.layout.base / "bytecode"))
+        roots = os.path.realpath(store.layout.wheels_dir())
         stack, nodes = [view.root], 0
         while stack:
             node = stack.pop()
@@ -178,8 +187,11 @@ def test_mount_is_private_unless_allow_other(world):
         _unmount(world, shared)
 
 
-def test_file_changed_after_fetch_is_refused_in_the_mount(world):
-    """Changed below the top level (so the mount's cheap check passes): EIO on first use, named in the log."""
+@pytest.mark.parametrize("links", [False, True], ids=["daemon-served", "linked"])
+def test_file_changed_after_fetch_is_refused_in_the_mount(world, links):
+    """Changed below the top level (so the mount's cheap check passes), behind vsite's back: the
+    daemon-served path refuses it (EIO on first use, named in the log); below a link the kernel reads
+    the store itself, so it is served (docs/store.md, "Read-only"). `cache verify` names it either way."""
     base, public, lock, env = world
     store = Store(env["VSITE_CACHE_DIR"])
     entry = next(store.layout.wheel_dir(k) for k in store.keys()
@@ -189,16 +201,19 @@ def test_file_changed_after_fetch_is_refused_in_the_mount(world):
     time.sleep(0.01)
     victim.write_bytes(b"import os  # planted\n")
     try:
-        target = _mount(world, "venv-tampered")
+        target = _mount(world, f"venv-tampered-{links}", links=links)
         try:
             site = next((target / "lib").glob("python3*/site-packages"))
             assert (site / "relpkg1/m1.py").read_bytes()  # the rest is served
-            with pytest.raises(OSError) as info:
-                (site / "relpkg1/data/empty.txt").read_bytes()
-            assert info.value.errno == errno.EIO
-            with env_vars(VSITE_RUNTIME_DIR=env["VSITE_RUNTIME_DIR"]):
-                log = registry.log_path(str(target)).read_text()
-            assert "changed after fetch" in log and "empty.txt" in log, log
+            if links:
+                assert (site / "relpkg1/data/empty.txt").read_bytes() == b"import os  # planted\n"
+            else:
+                with pytest.raises(OSError) as info:
+                    (site / "relpkg1/data/empty.txt").read_bytes()
+                assert info.value.errno == errno.EIO
+                with env_vars(VSITE_RUNTIME_DIR=env["VSITE_RUNTIME_DIR"]):
+                    log = registry.log_path(str(target)).read_text()
+                assert "changed after fetch" in log and "empty.txt" in log, log
             verify = vsite("cache", "verify", env=env)
             assert verify.returncode == 1 and "relpkg1/data/empty.txt" in verify.stderr, verify.stderr
         finally:

@@ -1,4 +1,12 @@
-"""Warm imports through a real mount of the demo lock, in both fs modes.
+"""Warm imports through a real mount of the demo lock: the native data path, and both fs modes of the daemon-served one.
+
+Native (the default): subtrees unique to a wheel are links into the store, so
+an import reads no byte through the daemon, the first one costs lookups of the
+merged dirs and one readlink per link, and a warm one sends nothing at all
+(entries, attributes and link targets are cached by the kernel).
+
+The rest runs with VSITE_LINKS=0, the path where the daemon serves every byte
+(a user's --allow-other mount, root without CAP_SYS_ADMIN):
 
 Zero-message open (vsite's patched pyfuse3, the default under `make test`): a
 second process importing the same packages sends the daemon no request at all,
@@ -28,6 +36,7 @@ from runhelp import DEMO_LOCK, demo_cache, run, shared_env  # noqa: F401
 from vsite.fs import mountpoint, registry
 from vsite.fs.pyfuse3_build import notice
 from vsite.fs.storefiles import MAX_OPEN
+from vsite.store import Store
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network, pytest.mark.slow]
 
@@ -55,16 +64,15 @@ def _import_delta(target: Path, record: registry.MountRecord, env: dict) -> dict
 
 
 def _store_files(cache: Path) -> dict[str, Path]:
-    """The store's files by their path in site-packages: the wheels' site/ trees and their bytecode."""
-    base = cache / "v1"
-    roots = [*base.glob("wheels/*/site"), *base.glob("bytecode/*/*")]
+    """The store's files by their path in site-packages: the wheels' site/ trees, bytecode included."""
+    roots = Store(cache).layout.wheels_dir().glob("*/site")
     return {str(p.relative_to(root)): p for root in roots for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("mode", list(FS_MODES))
 def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):  # noqa: F811
     require_fs_mode(mode)
-    env = dict(shared_env)
+    env = dict(shared_env, VSITE_LINKS="0")
     env.pop("VSITE_FS_NO_OPEN", None)
     if FS_MODES[mode] is not None:
         env["VSITE_FS_NO_OPEN"] = FS_MODES[mode]
@@ -74,6 +82,7 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         assert done.returncode == 0, done.stderr
         # the build's missing fast paths (none with +vsite2), not the switch, make the notice
         assert [line for line in done.stderr.splitlines() if " off (" in line] == ([notice()] if notice() else [])
+        assert "VSITE_LINKS=0: the daemon serves every file" in done.stderr
         record = registry.read_record(str(target))
         first = _import_delta(target, record, env)
         warm = _import_delta(target, record, env)
@@ -100,6 +109,32 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         force_unmount(str(target))
 
 
+def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, tmp_path):  # noqa: F811
+    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_") and k != "VSITE_LINKS"}
+    target = tmp_path / "site-packages"
+    try:
+        done = run("mount", "--offline", DEMO_LOCK, target, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""  # links on, every fast path on: nothing to say
+        record = registry.read_record(str(target))
+        first = _import_delta(target, record, env)
+        assert "read" not in first  # the kernel reads the store itself
+        assert 0 < first["readlink"] <= first["lookup"] < 200, first
+        runs = [_import_delta(target, record, env)]
+        while runs[-1] and len(runs) < WARM_TRIES:
+            runs.append(_import_delta(target, record, env))
+        assert "readlink" not in runs[0] and "lookup" not in runs[0], runs  # link targets cached (+vsite2)
+        assert runs[-1] == {}, runs  # nothing at all reaches the daemon
+        stats = mountpoint.fresh_stats(record)
+        assert stats["cache_symlinks"] is True and stats["files_served"] == 0
+        files = {rel: path for rel, path in _store_files(demo_cache).items() if not rel.endswith(".dist-info/RECORD")}
+        for rel, path in files.items():
+            assert (target / rel).read_bytes() == path.read_bytes(), rel
+        assert run("unmount", target, env=env).returncode == 0
+    finally:
+        force_unmount(str(target))
+
+
 # `vsite mount` with pyfuse3's version lookup answering "3.5.0" (stock), in the CLI and the daemon it forks.
 AS_STOCK = """
 import importlib.metadata as m, runpy, sys
@@ -111,13 +146,14 @@ runpy.run_module("vsite", run_name="__main__")
 
 
 def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):  # noqa: F811
-    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")}
+    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")} | {"VSITE_LINKS": "0"}
     target = tmp_path / "site-packages"
     try:
         done = subprocess.run([sys.executable, "-c", AS_STOCK, "mount", "--offline", DEMO_LOCK, target],
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         lines = [line for line in done.stderr.splitlines() if "fast" in line or " off (" in line]
+        # (and the line VSITE_LINKS=0 asked for: the stock daemon-served path is what this checks)
         assert lines == [
             "vsite: stock pyfuse3 3.5.0: zero-message open and symlink caching are off (install vsite's "
             "patched pyfuse3 build: `make venv` in a vsite checkout builds it, tools/patch_pyfuse3.py)"

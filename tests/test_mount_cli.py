@@ -222,8 +222,10 @@ def test_demo_lock_site_packages_matches_uv(env, tmp_path, uv_venv):
         reference = next((uv_venv / "lib").glob("python3*/site-packages"))
 
         def files(root: Path) -> set[str]:
+            # links into the store (the mount's unique subtrees) are followed: what a process sees
+            walked = (Path(d, n) for d, dirs, names in os.walk(root, followlinks=True) for n in dirs + names)
             return {
-                str(p.relative_to(root)) for p in root.rglob("*")
+                str(p.relative_to(root)) for p in walked
                 if "__pycache__" not in p.parts and p.name not in ("RECORD", "INSTALLER")
                 and not p.name.startswith("uv_") and p.name != "_virtualenv.py" and p.name != "_virtualenv.pth"
             }
