@@ -114,3 +114,12 @@ def test_client_errors_and_mismatches_are_not_retried(server, tmp_path, monkeypa
     with pytest.raises(StoreError, match=r"^size mismatch for pkg 1: lock says 1 bytes, got 1000"):
         dl.download(server + "/w0.whl", tmp_path / "x.whl", what="pkg 1", sha256="0" * 64, size=1)
     assert sleeps == []
+
+
+def test_file_urls_are_copied(tmp_path):
+    src = tmp_path / "w.whl"
+    src.write_bytes(b"wheel")
+    dl.download(src.as_uri(), tmp_path / "x.whl", what="pkg 1", sha256=hashlib.sha256(b"wheel").hexdigest(), size=5)
+    assert (tmp_path / "x.whl").read_bytes() == b"wheel"
+    with pytest.raises(StoreError, match=r"^cannot download pkg 1 from file://.*: cannot read .*gone.whl: No such file"):
+        dl.download((tmp_path / "gone.whl").as_uri(), tmp_path / "y.whl", what="pkg 1", sha256="0" * 64, size=None)

@@ -84,3 +84,20 @@ def test_download_retries_transient_errors(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="cannot download pkg 1 from http://127.0.0.1:9/x.whl"):
         dl.download("http://127.0.0.1:9/x.whl", tmp_path / "x.whl", what="pkg 1", sha256="0" * 64, size=None)
     assert attempts == [0.5, 1.0, 2.0]
+
+
+def test_an_entry_whose_fetch_was_killed_before_its_last_seal_is_sealed_by_the_next(tmp_path, target):
+    """Promotion seals the entry's own dir right after the rename; a kill in between is repaired."""
+    import os
+    import stat
+
+    from wheelmaker import make_wheel, wheel_item
+
+    item = wheel_item(make_wheel(tmp_path))
+    store = Store(tmp_path / "store")
+    store.fetch(plan_of(item), target)
+    entry = store.entry_dir(item)
+    os.chmod(entry, 0o755)  # as left by a fetch killed between the rename and the seal
+    assert store.verify() != []
+    assert store.fetch(plan_of(item), target).reused == ["demo-pkg"]
+    assert stat.S_IMODE(os.lstat(entry).st_mode) == 0o555 and store.verify() == []

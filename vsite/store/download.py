@@ -5,7 +5,7 @@ wheels of a lock, which mostly come from one or two hosts, reuse a few
 connections instead of a TCP and TLS handshake each. Proxies are honoured as
 urllib does (``http_proxy``/``https_proxy``/``no_proxy``: ``urllib.request.getproxies``
 and ``proxy_bypass``; https goes through a CONNECT tunnel). Redirects are
-followed (up to 10). The body is streamed to disk and hashed on the way, with
+followed (up to 10); ``file://`` URLs are copied. The body is streamed to disk and hashed on the way, with
 a bounded number of retries and exponential backoff for transient failures
 (connection errors, timeouts, 5xx, 429). A hash or size mismatch is never
 retried: it means the lock and the index disagree. A pooled connection the
@@ -130,21 +130,22 @@ def _route(url: str) -> tuple[_Key, str, dict[str, str]]:
     return (parts.scheme, parts.hostname, port, proxy), path, headers
 
 
-def _from_file(url: str, dest: Path, progress: Progress | None) -> tuple[str, int]:
-    """A ``file://`` URL (uv writes them for local wheels in an exported pylock.toml): copied while hashed."""
+def _local(url: str, dest: Path, progress: Progress | None) -> tuple[str, int]:
+    """A ``file://`` URL (find-links on a local dir): copied while hashed, as urllib would open it."""
     path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
     sha = hashlib.sha256()
     try:
-        with open(path, "rb") as src, open(dest, "wb") as out:
-            size = copy_hashing(src, out, sha, progress=progress)
-    except FileNotFoundError:
-        raise StoreError(f"{path} does not exist") from None
+        src = open(path, "rb")
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    with src, open(dest, "wb") as out:
+        size = copy_hashing(src, out, sha, progress=progress)
     return sha.hexdigest(), size
 
 
 def _once(url: str, dest: Path, progress: Progress | None, pool: ConnectionPool) -> tuple[str, int]:
     if urllib.parse.urlsplit(url).scheme == "file":
-        return _from_file(url, dest, progress)
+        return _local(url, dest, progress)
     for _ in range(MAX_REDIRECTS + 1):
         key, path, headers = _route(url)
         conn, new = pool.get(key)

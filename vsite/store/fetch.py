@@ -40,7 +40,7 @@ from vsite.store.atomic import STORE_ERRNOS, clean_debris, flocked, remove_tree,
 from vsite.store.bytecode import add_pycs, compile_tree, seal_pycs
 from vsite.store.index import bytecode_tags, read_summary, write_summary
 from vsite.store.keys import what
-from vsite.store.seal import seal_dir, seal_tree
+from vsite.store.seal import WRITE_BITS, seal_dir, seal_tree
 from vsite.target import Target
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Fetch:
             return "skipped", False
         entry = self.layout.wheel_dir(key)
         tag = self.target.cache_tag
-        if tag in bytecode_tags(entry):
+        if _ready(entry, tag):
             return "reused", False  # no lock, no network
         action, compiled = "reused", False
         staged_entry = self.layout.staged_entry(key)
@@ -253,7 +253,7 @@ class Fetch:
         """Move staged parts into ``wheels/`` (redoing any another fetch withdrew)."""
         entry = self.layout.wheel_dir(key)
         tag = self.target.cache_tag
-        if tag in bytecode_tags(entry):
+        if _ready(entry, tag):
             return
         staged_entry = self.layout.staged_entry(key)
         mirror = self.layout.staged_bytecode(key, tag)
@@ -263,6 +263,7 @@ class Fetch:
                     self._acquire(item, key, False, staged_entry)
                     self._note(staged_entry)
                 rename_into_place(staged_entry, entry)
+            if os.lstat(entry).st_mode & WRITE_BITS:  # just renamed, or a fetch was killed right after
                 seal_dir(entry, read_summary(entry).sealed_ns)  # the seal's last step, in place
             if tag not in bytecode_tags(entry):
                 if not mirror.is_dir():
@@ -295,6 +296,16 @@ class Fetch:
 
 def _complete(entry: Path) -> bool:
     return (entry / "entry.json").is_file()
+
+
+def _ready(entry: Path, tag: str) -> bool:
+    """The entry is in place, sealed to its own directory, and lists ``tag`` (one small read, one lstat)."""
+    if tag not in bytecode_tags(entry):
+        return False
+    try:
+        return not os.lstat(entry).st_mode & WRITE_BITS
+    except OSError:
+        return False
 
 
 def _copy_hashing(src: Path, dest: Path) -> str:
