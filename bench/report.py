@@ -11,8 +11,10 @@ from bench.ready import label as ready_label
 
 TITLES = {
     "ready": "1. Environment ready, N at once (wall s until the last is ready)",
-    "import": "2. Import through a fresh mount and warm, against the uv venv (s per process)",
+    "import": "2. Import through a fresh mount (store warm, and page cache dropped) and warm, against the uv venv (s per process)",
+    "requests": "2b. Daemon requests during one warm import (SIGUSR1 counters before and after)",
     "parallel": "3. Parallel importers on one mount against the uv venv (wall s)",
+    "memory": "3b. Memory: page cache of a second environment, daemon RSS after walking the whole mount",
     "scaling": "4. Mount time against files in the lock (s)",
     "daemon": "5. Daemon resources while serving",
     "fetch": "6. Cold fetch: empty store and uv cache (s)",
