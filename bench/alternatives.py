@@ -236,8 +236,8 @@ def goals(results: Results, ns: list[int], rows: list[str]) -> None:
             continue
         add(f"worker-vs-{row}", f"N={n} worker ready: {best} (fastest vsite row) / {LABELS[row]}", ours[best] / theirs,
             Target(1.0), note=best)
-    for row in ours:
+    for row, seconds in ours.items():
         if row != best:
-            add(f"worker-{best}-vs-{row}", f"N={n} worker ready: {best} / {LABELS[row]}", ours[best] / ours[row],
+            add(f"worker-{best}-vs-{row}", f"N={n} worker ready: {best} / {LABELS[row]}", ours[best] / seconds,
                 Target(1.0), note=best)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -229,8 +229,8 @@ def drop_caches() -> None:
 def warm_base_python(python: str) -> None:
     """Read the target interpreter's own files (binary, libpython, the stdlib without site-packages and
     tests) into the page cache, so page-cache growth measured after it is the environment's alone."""
-    out = subprocess.run([python, "-I", "-c", "import sys, sysconfig; print(sys.base_prefix); "
-                          "print(sysconfig.get_paths()['stdlib']); print(sys.executable)"],
+    code = "import sys, sysconfig; print(sys.base_prefix); print(sysconfig.get_paths()['stdlib']); print(sys.executable)"
+    out = subprocess.run([python, "-I", "-c", code],
                          capture_output=True, text=True, check=True).stdout.split("\n")
     prefix, stdlib, exe = out[0], out[1], out[2]
     roots = [Path(stdlib)] + [p for p in Path(prefix, "lib").glob("libpython*")]

@@ -24,8 +24,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.envs import LINKS_OFF, Mounts
-from bench.harness import (Results, Target, Tools, can_drop_caches, cpu_seconds, daemon_requests, drop_caches,
-                           rss_mb, run, timed, timed_together)
+from bench.harness import (
+    Results,
+    Target,
+    Tools,
+    can_drop_caches,
+    cpu_seconds,
+    daemon_requests,
+    drop_caches,
+    rss_mb,
+    run,
+    timed,
+    timed_together,
+)
 
 HEAVY = ("pandas", "sklearn", "scipy.stats", "matplotlib.pyplot")
 LIGHT = ("rich.console", "pygments.lexers.python", "click", "packaging.tags")

@@ -26,8 +26,19 @@ import time
 from pathlib import Path
 
 from bench.envs import Mounts, make_project, uv_env, uv_sync_cmd
-from bench.harness import (Result, Results, Target, Tools, can_drop_caches, drop_caches, page_cache_mb, rss_mb, run,
-                           walk_and_stat, warm_base_python)
+from bench.harness import (
+    Result,
+    Results,
+    Target,
+    Tools,
+    can_drop_caches,
+    drop_caches,
+    page_cache_mb,
+    rss_mb,
+    run,
+    walk_and_stat,
+    warm_base_python,
+)
 from bench.imports import variants
 
 SECTION = "memory"
