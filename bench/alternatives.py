@@ -60,6 +60,7 @@ from pathlib import Path
 
 from bench.envs import Mounts, make_project, mount_cmd, uv_env, uv_sync_cmd
 from bench.harness import Result, Results, Target, Tools, remove, run, timed_together
+from bench.imports import warm_store
 from bench.ready import _shared_mounts_removed
 
 SECTION = "alternatives"
@@ -181,6 +182,7 @@ def run_alternatives(results: Results, tools: Tools, lock: Path, uv_python: str,
         sys.exit(f"bench: unknown alternatives rows {', '.join(sorted(unknown))} (from {', '.join(ALL_ROWS)})")
     code = "import " + ", ".join(modules)
     alt = Alternatives(tools, lock, uv_python, code, scratch, env)
+    warm_store(tools, lock, modules, scratch, env, uv_python)  # earlier sections may have dropped the page cache
     if "cached-venv" in rows:
         alt.cached_venv()
     if "floor" in rows:

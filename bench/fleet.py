@@ -19,7 +19,9 @@ projects of one team do.
 precompiled bytecode), drop the page cache, read the interpreter's own files
 back in, then M importers at once, each importing what ``pick_modules`` finds
 in its environment (the heavy modules it has, else light ones). Reported: the
-time to make the M environments, the M importers' wall time, the page cache's
+time to make the M environments (each sub-lock mounted once before, untimed,
+for its plan cache; the previous side's drop of the page cache affects both
+sides alike), the M importers' wall time, the page cache's
 growth over the imports (``Cached`` + ``Buffers``), and the daemons' RSS (sum
 and largest) after all M have imported.
 """
@@ -152,8 +154,10 @@ def run_fleet(results: Results, tools: Tools, lock: Path, m: int, repeat: int, s
     """Keys ``fleet/<side>/{ready,import,page-cache,rss-total,rss-max}``; sides ``vsite``
     (``vsite/links-off``) and ``uv``."""
     locks = sublocks(lock, m, scratch)
-    for path, pick in locks:
+    for i, (path, pick) in enumerate(locks):  # untimed: plan cache and usage record of each sub-lock
         print(f"# fleet lock {path.parent.name}: {', '.join(pick)}", file=sys.stderr)
+        with Mounts(tools) as mounts:
+            mounts.mount(path, scratch / f"fleet-warm-{i}" / ".venv")
     mount_envs = {f"vsite{suffix}": (mount_env, tag) for suffix, mount_env, tag in variants(links_off)}
     sides = list(mount_envs) + ["uv"]
     dropping = can_drop_caches()

@@ -77,12 +77,17 @@ def variants(links_off: bool) -> list[tuple[str, dict | None, str]]:
     return [("", None, "")] + ([("/links-off", LINKS_OFF, " (VSITE_LINKS=0)")] if links_off else [])
 
 
-def warm_store(tools: Tools, lock: Path, modules: list[str], scratch: Path, env: dict) -> None:
-    """Untimed: one mount importing every module, so the store's pages are in the page cache."""
+def warm_store(tools: Tools, lock: Path, modules: list[str], scratch: Path, env: dict,
+               uv_python: str | None = None) -> None:
+    """Untimed: one mount importing every module, so the store's pages are in the page cache (and, given
+    ``uv_python``, the same import from the uv venv, for uv's side). After anything that dropped the cache."""
+    code = ", ".join(modules)
+    if uv_python:
+        run(_import(uv_python, code), env=env)
     with Mounts(tools) as mounts:
         target = scratch / "warm-store" / ".venv"
         mounts.mount(lock, target)
-        run(_import(target / "bin/python", ", ".join(modules)), env=env)
+        run(_import(target / "bin/python", code), env=env)
 
 
 def run_imports(results: Results, tools: Tools, lock: Path, uv_python: str, modules: list[str], repeat: int,
@@ -94,8 +99,9 @@ def run_imports(results: Results, tools: Tools, lock: Path, uv_python: str, modu
     following pairs, alternating which side goes first; *cold*: another fresh mount, the page cache dropped
     before each side of the pair (the side going first alternates); *requests*: the daemon's counters
     (SIGUSR1, registry stats file) before and after the first warm import through the mount."""
-    warm_store(tools, lock, modules, scratch, env)
+    cold = cold and can_drop_caches()
     for r in range(repeat):
+        warm_store(tools, lock, modules, scratch, env, uv_python)  # the cold pairs of the last repeat dropped it
         for m, module in enumerate(modules):
             for suffix, mount_env, tag in variants(links_off):
                 name = f"{module}{tag}"
@@ -130,9 +136,12 @@ def run_imports(results: Results, tools: Tools, lock: Path, uv_python: str, modu
                     results.add("daemon", f"daemon/rss-after-{module}{suffix}", f"RSS after importing {name}", "MB",
                                 rss_mb(pid)[0])
                 print(f"# import {name}: first {first:.3f} s", file=sys.stderr)
-                if cold and can_drop_caches():
-                    _cold_pair(results, tools, lock, uv_python, module, scratch / f"cold-{r}-{module}{suffix.replace('/', '-')}",
-                               env, mount_env, suffix, name, uv_first=(r + m) % 2 == 0)
+        for m, module in enumerate(modules):  # after every warm figure of this repeat: they drop the page cache
+            for suffix, mount_env, tag in variants(links_off) if cold else []:
+                _cold_pair(results, tools, lock, uv_python, module, scratch / f"cold-{r}-{module}{suffix.replace('/', '-')}",
+                           env, mount_env, suffix, f"{module}{tag}", uv_first=(r + m) % 2 == 0)
+    if cold:
+        warm_store(tools, lock, modules, scratch, env, uv_python)
 
 
 def _cold_pair(results: Results, tools: Tools, lock: Path, uv_python: str, module: str, work: Path, env: dict,
