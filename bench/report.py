@@ -138,7 +138,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         plt.close(fig)
     alt_ns, alt_configs = _alt_keys(results)
     if alt_configs:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
         for ax, (metric, title) in zip(axes, ALT_METRICS.items()):
             for config in alt_configs:
                 points = [(n, results.by_key.get(f"alt/{metric}/N={n}/{config}")) for n in alt_ns]
@@ -164,6 +164,26 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         fig.subplots_adjust(bottom=0.3)
         written.append(outdir / f"{stem}-alternatives.png")
         fig.tight_layout(rect=(0, 0.2, 1, 1))
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    fleet = [r for r in results.section("fleet") if r.samples and r.key.endswith(("/page-cache", "/rss-total"))]
+    if fleet:
+        sides = list(dict.fromkeys(r.key.split("/")[1] if "/links-off/" not in r.key else
+                                   "/".join(r.key.split("/")[1:3]) for r in fleet))
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        width = 0.38
+        for j, (suffix, name) in enumerate((("page-cache", "page cache growth over the M imports"),
+                                            ("rss-total", "daemons' RSS, sum"))):
+            values = [results.by_key.get(f"fleet/{side}/{suffix}") for side in sides]
+            ax.bar([i + (j - 0.5) * width for i in range(len(sides))],
+                   [v.median if v is not None and v.samples else 0 for v in values], width, label=name)
+        ax.set_xticks(range(len(sides)), sides)
+        ax.set_ylabel("MB")
+        ax.set_title("M different locks on one node: memory after all M imported")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend()
+        written.append(outdir / f"{stem}-fleet.png")
+        fig.tight_layout()
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
     series = [("scaling/", "wall time (median, min–max)"), ("scaling-cpu/", "CPU time, command + daemon")]

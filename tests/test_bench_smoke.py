@@ -52,6 +52,7 @@ def test_tiny_bench_reports_every_scenario(tmp_path):
             assert len(keys[key]["samples"]) >= 1, key
         assert any(k.startswith("import/") and k.endswith("/cold") for k in keys)
     assert (tmp_path / "plots/bench-alternatives.png").stat().st_size > 0
+    assert (tmp_path / "plots/bench-fleet.png").stat().st_size > 0
     assert any(k.startswith("scaling/") for k in keys)
     # one table row per N with the three ratios to uv's link modes
     row = next(line for line in report.splitlines() if line.startswith("| 1 |"))
