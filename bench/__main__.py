@@ -8,8 +8,11 @@ example). Before measuring, the vsite store is filled (``vsite fetch``) and
   ready     N environments at once: vsite mounts, --shared, vsite run vs uv sync (hardlink, symlink, copy)
   import    first import after mount and warm import vs the uv venv
   parallel  N importers at once on one mount vs the uv venv (+ daemon RSS/CPU)
+  memory    page cache of a second mount (and of a second uv venv), daemon RSS after a full walk
   scaling   mount time against the number of files (subsets of the lock)
   fetch     cold vsite fetch vs cold uv sync --compile-bytecode (bench/bench_fetch.py)
+  alternatives  every way of making N environments: env ready and worker ready (bench/alternatives.py)
+  fleet     M different locks (subsets of LOCK) on one node: ready, page cache, daemon RSS (bench/fleet.py)
 
 Prints a markdown report (min/median/max, ratio to uv, target verdicts);
 ``--markdown``, ``--json`` and ``--plots`` also write it, the raw samples and
@@ -29,11 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import envs, imports, ready, report, scaling
-from bench.harness import Results, Tools, remove, run, tree_bytes, unmount_under
+from bench import alternatives, envs, fleet, imports, memory, ready, report, scaling
+from bench.harness import Results, Tools, remove, run, tree_bytes, unmount_under, uptime
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("ready", "import", "parallel", "scaling", "fetch")
+SECTIONS = ("ready", "import", "parallel", "memory", "scaling", "fetch", "alternatives", "fleet")
+NEEDS_UV_VENV = {"ready", "import", "parallel", "memory", "alternatives", "fleet"}
 
 
 def _ints(text: str) -> list[int]:
@@ -50,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=32, help="importers at once on one mount")
     parser.add_argument("--fetch-repeat", type=int, default=1, help="cold fetch runs (each downloads the lock)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, from {','.join(SECTIONS)}")
+    parser.add_argument("--m", type=int, default=8, help="different locks on one node (fleet)")
+    parser.add_argument("--links-off", action="store_true",
+                        help="also measure import/memory with VSITE_LINKS=0 (the daemon serves every byte)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold imports (page cache dropped)")
+    parser.add_argument("--alt-rows", default=",".join(alternatives.ROWS),
+                        help=f"rows of the alternatives section, from {','.join(alternatives.ALL_ROWS)}")
     parser.add_argument("--python", default=None, help="target interpreter (default: this one's base)")
     parser.add_argument("--tiny", action="store_true", help="smoke size: N=1, one repeat, 2 importers")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
@@ -58,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stem", default="bench", help="file name stem of the plots")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.repeat, args.n, args.warm, args.parallel, args.fetch_repeat = 1, [1], 1, 2, 1
+        args.repeat, args.n, args.warm, args.parallel, args.fetch_repeat, args.m = 1, [1], 1, 2, 1, 2
     args.only = [s for s in args.only.split(",") if s]
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -83,6 +93,7 @@ def machine(tools: Tools, lock: Path, argv: list[str]) -> dict:
         "vsite": version(tools.vsite, "--version"),
         "lock": str(lock.relative_to(ROOT) if lock.is_relative_to(ROOT) else lock),
         "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+        "uptime_start": uptime(),
         "command": "python -m bench " + " ".join(argv),
     }
 
@@ -94,8 +105,21 @@ def _header(info: dict, env_files: int) -> list[str]:
         f"{info['memory_gb']} GB, Linux {info['kernel']}, Python {info['python']}, {info['uv']}, {info['vsite']}; "
         f"load average {' '.join(info['loadavg_start'])} at start, {' '.join(info.get('loadavg_end', []))} at end.",
         "",
+        f"`uptime` before: `{info.get('uptime_start', '')}`; after: `{info.get('uptime_end', '')}`.",
+        "",
+        f"Data path of `vsite mount` (default): {info.get('data_path', '?')}"
+        + ("; rows marked VSITE_LINKS=0 were mounted with the daemon serving every byte." if info.get("links_off") else "."),
+        "",
         f"`{info['command']}`. Ratios are vsite's median over uv's (below 1: vsite is faster).",
     ]
+
+
+def _data_path(tools: Tools, lock: Path, scratch: Path) -> str:
+    """Mount once (untimed) and say which data path ``vsite mount`` took (links into the store or not)."""
+    with envs.Mounts(tools) as mounts:
+        target = scratch / "data-path" / ".venv"
+        mounts.mount(lock, target)
+        return envs.describe_data_path(envs.data_path(target))
 
 
 def _compile_vsite() -> None:
@@ -145,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _compile_vsite()
         run([tools.vsite, "fetch", str(args.lock), "--python", tools.python])
-        if {"ready", "import", "parallel"} & set(args.only):
+        info["data_path"] = _data_path(tools, args.lock, scratch)
+        info["links_off"] = args.links_off
+        print(f"# data path: {info['data_path']}", file=sys.stderr)
+        if NEEDS_UV_VENV & set(args.only):
             uv_python, env = _reference_venv(tools, args.lock, scratch)
             venv = scratch / "uv-reference/.venv"
             env_files = sum(len(files) for _, _, files in os.walk(venv))
@@ -157,18 +184,29 @@ def main(argv: list[str] | None = None) -> None:
             ready.run_ready(results, tools, args.lock, args.n, modes, args.repeat, scratch, tree_bytes(venv),
                             imports.pick_light(uv_python, env))
         if "import" in args.only:
-            imports.run_imports(results, tools, args.lock, uv_python, modules, args.repeat, args.warm, scratch, env)
+            imports.run_imports(results, tools, args.lock, uv_python, modules, args.repeat, args.warm, scratch, env,
+                                links_off=args.links_off, cold=not args.no_cold)
         if "parallel" in args.only:
             imports.run_parallel(results, tools, args.lock, uv_python, modules[0], args.parallel, args.repeat,
                                  scratch, env)
+        if "memory" in args.only:
+            memory.run_memory(results, tools, args.lock, uv_python, modules, args.repeat, scratch, env,
+                              links_off=args.links_off)
         if "scaling" in args.only:
             scaling.run_scaling(results, tools, args.lock, args.repeat, scratch)
         if "fetch" in args.only:
             _fetch(results, tools, args.lock, args.fetch_repeat, scratch)
+        if "alternatives" in args.only:
+            rows = [r for r in args.alt_rows.split(",") if r]
+            alternatives.run_alternatives(results, tools, args.lock, uv_python, modules, args.n, rows, args.repeat,
+                                          scratch, env, tree_bytes(venv))
+        if "fleet" in args.only:
+            fleet.run_fleet(results, tools, args.lock, args.m, args.repeat, scratch, env, links_off=args.links_off)
     finally:
         unmount_under(scratch)
         remove(scratch)
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    info["uptime_end"] = uptime()
     info["modules"] = modules
     text = report.markdown(results, _header(info, env_files))
     print(text)

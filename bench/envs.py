@@ -9,6 +9,7 @@ unmounts everything it mounted, even when a scenario fails half-way.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -51,11 +52,39 @@ def kernel_mounts() -> set[str]:
         return {row[1] for row in (line.split() for line in table) if len(row) > 2 and row[2].startswith("fuse")}
 
 
-class Mounts:
-    """The vsite mounts a scenario made; ``unmount_all`` (also on error) removes every one."""
+LINKS_OFF = {"VSITE_LINKS": "0"}  # in vsite mount's environment: the daemon serves every byte (the old data path)
 
-    def __init__(self, tools: Tools) -> None:
+
+def data_path(target: Path) -> dict:
+    """Which data path the venv mount at ``target`` uses: whether its site-packages' top-level entries are
+    symlinks out of the mount (into the store, or root's read-only bind mount of it: the native data path),
+    and what the daemon's stats file says about it, if anything."""
+    from vsite.fs import registry
+
+    sites = sorted((target / "lib").glob("python*/site-packages"))
+    entries = list(os.scandir(sites[0])) if sites else []
+    out = [os.readlink(e.path) for e in entries if e.is_symlink()]
+    out = [t for t in out if os.path.isabs(t) and not t.startswith(str(target) + "/")]
+    stats = registry.read_stats(str(target))
+    said = {k: v for k, v in stats.items() if "link" in k or "data" in k or "native" in k}
+    into = os.path.commonpath(out) if out else ""
+    return {"links": bool(out), "linked_entries": len(out), "entries": len(entries), "into": into, "stats": said}
+
+
+def describe_data_path(found: dict) -> str:
+    if not found.get("links"):
+        return "daemon serves every byte (no links into the store)" + (f"; stats {found['stats']}" if found.get("stats") else "")
+    return (f"native: {found['linked_entries']} of {found['entries']} top-level site-packages entries link into "
+            f"{found['into']}" + (f"; stats {found['stats']}" if found.get("stats") else ""))
+
+
+class Mounts:
+    """The vsite mounts a scenario made; ``unmount_all`` (also on error) removes every one. ``env``: extra
+    environment for ``vsite mount`` (e.g. :data:`LINKS_OFF`)."""
+
+    def __init__(self, tools: Tools, env: dict | None = None) -> None:
         self.tools = tools
+        self.env = dict(os.environ, **env) if env else None
         self.targets: list[Path] = []
 
     def __enter__(self) -> "Mounts":
@@ -67,7 +96,7 @@ class Mounts:
     def mount(self, lock: Path, target: Path) -> int:
         """Mount now; return the daemon's pid (from ``vsite mount``'s output line)."""
         self.targets.append(target)
-        out = run(mount_cmd(self.tools, lock, target))
+        out = run(mount_cmd(self.tools, lock, target), env=self.env)
         match = re.search(r"daemon pid (\d+)", out)
         if not match:
             raise RuntimeError(f"no daemon pid in vsite mount output: {out!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -22,13 +23,20 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Target:
-    """A goal: ``median`` (or ``ratio``) must be <= ``limit``."""
+    """A goal: ``median`` (or ``ratio``) must be <= ``limit`` (>= with ``at_least``)."""
 
     limit: float
     of: str = "median"  # "median" or "ratio"
+    at_least: bool = False
 
     def describe(self, unit: str) -> str:
-        return f"<= {self.limit:g}x uv" if self.of == "ratio" else f"<= {self.limit:g} {unit}"
+        op = ">=" if self.at_least else "<="
+        if self.of == "ratio":
+            return f"{op} {self.limit:g}x uv"
+        return f"{op} {self.limit:g}x" if unit == "x" else f"{op} {self.limit:g} {unit}"
+
+    def met(self, value: float) -> bool:
+        return value >= self.limit if self.at_least else value <= self.limit
 
 
 @dataclass
@@ -81,9 +89,11 @@ class Results:
         value = self.ratio(result) if result.target.of == "ratio" else result.median
         if value is None:
             return ""
-        if value <= result.target.limit:
+        if result.target.met(value):
             return "met"
-        over = value / result.target.limit
+        if result.target.at_least and value <= 0 or not result.target.at_least and result.target.limit <= 0:
+            return "missed"
+        over = result.target.limit / value if result.target.at_least else value / result.target.limit
         return f"missed by {over:.1f}x" if over >= 1.5 else f"missed by {100 * (over - 1):.0f}%"
 
     def section(self, name: str) -> list[Result]:
@@ -188,3 +198,90 @@ def tree_bytes(root: Path) -> int:
                 continue
             total += st.st_size
     return total
+
+
+def meminfo_mb(*names: str) -> float:
+    """The sum of ``names`` (e.g. ``Cached``, ``Buffers``) from /proc/meminfo, in MB."""
+    values = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        values[name] = int(rest.split()[0])
+    return sum(values[n] for n in names) / 1024
+
+
+def page_cache_mb() -> float:
+    """``Cached`` + ``Buffers`` of /proc/meminfo in MB: file pages plus block-device (metadata) pages."""
+    return meminfo_mb("Cached", "Buffers")
+
+
+def can_drop_caches() -> bool:
+    """Whether this process may write /proc/sys/vm/drop_caches (root, not in a read-only /proc)."""
+    return os.access("/proc/sys/vm/drop_caches", os.W_OK)
+
+
+def drop_caches() -> None:
+    """``sync; echo 3 > /proc/sys/vm/drop_caches``: page cache, dentries and inodes of the whole machine."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as knob:
+        knob.write("3\n")
+
+
+def warm_base_python(python: str) -> None:
+    """Read the target interpreter's own files (binary, libpython, the stdlib without site-packages and
+    tests) into the page cache, so page-cache growth measured after it is the environment's alone."""
+    code = "import sys, sysconfig; print(sys.base_prefix); print(sysconfig.get_paths()['stdlib']); print(sys.executable)"
+    out = subprocess.run([python, "-I", "-c", code],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    prefix, stdlib, exe = out[0], out[1], out[2]
+    roots = [Path(stdlib)] + [p for p in Path(prefix, "lib").glob("libpython*")]
+    files = [Path(os.path.realpath(exe))]
+    for root in roots:
+        if root.is_file():
+            files.append(root)
+            continue
+        for base, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in ("site-packages", "test", "tests", "idlelib")]
+            files += [Path(base, n) for n in names]
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+        except OSError:
+            continue
+
+
+def uptime() -> str:
+    """``uptime``'s line (load averages), or /proc/loadavg if there is no uptime."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def daemon_requests(pid: int, target: str | Path, timeout: float = 5.0) -> dict[str, int]:
+    """The request counters of the daemon ``pid`` serving ``target``, published now: SIGUSR1 makes it
+    write the registry's stats file (vsite/fs/daemon.py); wait until the file is newer than the signal."""
+    from vsite.fs import registry
+
+    sent = time.time()
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = registry.read_stats(str(target))
+        if stats.get("updated", 0) >= sent or time.monotonic() > deadline:
+            return dict(stats.get("requests", {}))
+        time.sleep(0.01)
+
+
+def walk_and_stat(root: str | Path) -> int:
+    """``os.walk(root, followlinks=True)`` and an ``os.stat`` of every file; return the files stat'ed."""
+    count = 0
+    for base, _, files in os.walk(root, followlinks=True):
+        for name in files:
+            try:
+                os.stat(os.path.join(base, name))
+            except OSError:
+                pass
+            count += 1
+    return count

@@ -6,21 +6,28 @@ import json
 import re
 from pathlib import Path
 
+from bench.alternatives import LABELS as ALT_LABELS
+from bench.alternatives import METRICS as ALT_METRICS
 from bench.harness import Result, Results
 from bench.ready import label as ready_label
 
 TITLES = {
     "ready": "1. Environment ready, N at once (wall s until the last is ready)",
-    "import": "2. Import through a fresh mount and warm, against the uv venv (s per process)",
+    "import": "2. Import through a fresh mount (store warm, and page cache dropped) and warm, against the uv venv (s per process)",
+    "requests": "2b. Daemon requests during one warm import (SIGUSR1 counters before and after)",
     "parallel": "3. Parallel importers on one mount against the uv venv (wall s)",
+    "memory": "3b. Memory: page cache of a second environment, daemon RSS after walking the whole mount",
     "scaling": "4. Mount time against files in the lock (s)",
     "daemon": "5. Daemon resources while serving",
     "fetch": "6. Cold fetch: empty store and uv cache (s)",
+    "alternatives": "7. Every way of making N environments: environment ready and worker ready (wall s until the last)",
+    "alternatives-goals": "7b. Issue 14's goals (ratios of medians)",
+    "fleet": "8. M different locks on one node: ready, page cache and daemon RSS after all M have imported",
 }
 
 
 def _num(value: float, unit: str) -> str:
-    return f"{value:.3f}" if unit == "s" and abs(value) < 100 else f"{value:.1f}"
+    return f"{value:.3f}" if unit in ("s", "x") and abs(value) < 100 else f"{value:.1f}"
 
 
 def _spread(result: Result | None) -> str:
@@ -55,6 +62,23 @@ def _ready_table(results: Results) -> list[str]:
     return lines
 
 
+def _alt_keys(results: Results) -> tuple[list[int], list[str]]:
+    rows = results.section("alternatives")
+    ns = sorted({int(re.match(r"alt/\w+/N=(\d+)/", r.key).group(1)) for r in rows})
+    configs = list(dict.fromkeys(r.key.split("/", 3)[3] for r in rows))
+    return ns, configs
+
+
+def _alternatives_table(results: Results) -> list[str]:
+    ns, configs = _alt_keys(results)
+    head = ["row", *[f"{ALT_METRICS[m]}, N={n}" for m in ALT_METRICS for n in ns]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for config in configs:
+        cells = [_spread(results.by_key.get(f"alt/{m}/N={n}/{config}")) for m in ALT_METRICS for n in ns]
+        lines.append("| " + " | ".join([ALT_LABELS.get(config, config), *cells]) + " |")
+    return lines
+
+
 def _table(results: Results, section: str) -> list[str]:
     lines = ["| what | unit | runs | median (min–max) | vs uv | target | verdict |", "|" + " --- |" * 7]
     for r in results.section(section):
@@ -72,7 +96,8 @@ def markdown(results: Results, header: list[str]) -> str:
         if not results.section(section):
             continue
         out += ["", f"### {title}", ""]
-        out += _ready_table(results) if section == "ready" else _table(results, section)
+        out += (_ready_table(results) if section == "ready" else
+                _alternatives_table(results) if section == "alternatives" else _table(results, section))
     return "\n".join(out) + "\n"
 
 
@@ -108,6 +133,56 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         written.append(outdir / f"{stem}-ready.png")
+        fig.tight_layout()
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    alt_ns, alt_configs = _alt_keys(results)
+    if alt_configs:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
+        for ax, (metric, title) in zip(axes, ALT_METRICS.items()):
+            for config in alt_configs:
+                points = [(n, results.by_key.get(f"alt/{metric}/N={n}/{config}")) for n in alt_ns]
+                points = [(n, r) for n, r in points if r is not None and r.samples]
+                if not points:
+                    continue
+                med = [r.median for _, r in points]
+                err = [[m - min(r.samples) for (_, r), m in zip(points, med)],
+                       [max(r.samples) - m for (_, r), m in zip(points, med)]]
+                ax.errorbar([n for n, _ in points], med, yerr=err, marker="o", capsize=3,
+                            label=ALT_LABELS.get(config, config), linewidth=2.2 if config.startswith("vsite") else 1.2)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("workers at once (N)")
+            ax.set_title(title)
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].set_ylabel("wall time until the last is ready (s)")
+        handles = {}
+        for ax in axes:
+            for handle, name in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(name, handle)
+        fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8)
+        fig.subplots_adjust(bottom=0.3)
+        written.append(outdir / f"{stem}-alternatives.png")
+        fig.tight_layout(rect=(0, 0.2, 1, 1))
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    fleet = [r for r in results.section("fleet") if r.samples and r.key.endswith(("/page-cache", "/rss-total"))]
+    if fleet:
+        sides = list(dict.fromkeys(r.key.split("/")[1] if "/links-off/" not in r.key else
+                                   "/".join(r.key.split("/")[1:3]) for r in fleet))
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        width = 0.38
+        for j, (suffix, name) in enumerate((("page-cache", "page cache growth over the M imports"),
+                                            ("rss-total", "daemons' RSS, sum"))):
+            values = [results.by_key.get(f"fleet/{side}/{suffix}") for side in sides]
+            ax.bar([i + (j - 0.5) * width for i in range(len(sides))],
+                   [v.median if v is not None and v.samples else 0 for v in values], width, label=name)
+        ax.set_xticks(range(len(sides)), sides)
+        ax.set_ylabel("MB")
+        ax.set_title("M different locks on one node: memory after all M imported")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend()
+        written.append(outdir / f"{stem}-fleet.png")
         fig.tight_layout()
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
