@@ -119,7 +119,10 @@ def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, 
         record = registry.read_record(str(target))
         first = _import_delta(target, record, env)
         assert "read" not in first  # the kernel reads the store itself
-        assert 0 < first["readlink"] <= first["lookup"] < 200, first
+        # the shape only: a listing of site-packages (readdirplus also answers the lookups) and one
+        # readlink per link walked; no open, no read
+        assert first.keys() <= {"opendir", "readdir", "lookup", "getattr", "readlink"}, first
+        assert 0 < first["readlink"] and sum(first.values()) < 200, first
         runs = [_import_delta(target, record, env)]
         while runs[-1] and len(runs) < WARM_TRIES:
             runs.append(_import_delta(target, record, env))

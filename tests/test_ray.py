@@ -137,7 +137,9 @@ def cluster(tmp_path, monkeypatch):
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RAY_RUNTIME_ENV_PLUGINS", vsite.ray.plugin_config())
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray
-    monkeypatch.setenv("VSITE_GRACE", "0")
+    # A short grace, not 0: with 0 the mount can go between `vsite mount --shared` (whose lease
+    # ends when it exits) and the agent's own lease, under load on every one of env_for's tries.
+    monkeypatch.setenv("VSITE_GRACE", "2")
     # Loopback only: without this Ray maps 127.0.0.1 to the machine's address and binds there.
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     monkeypatch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
