@@ -188,10 +188,32 @@ def _system_python() -> str:
     pytest.skip("no system Python outside /root for running vsite as another user")
 
 
-def test_unprivileged_owner_cannot_write_through_links(world):
-    """A user's own mount links straight into the user's store; its sealed modes refuse the user's writes."""
+class User:
+    """uid nobody with a home under /tmp, running vsite with the system Python (vsite from this checkout)."""
+
+    def __init__(self, home: Path, python: str) -> None:
+        self.home = home
+        self.python = python
+        site_packages = next(p for p in sys.path if p.endswith("site-packages") and "/.venv/" in p)
+        self.env = {"PATH": os.environ["PATH"], "HOME": str(home), "VSITE_CACHE_DIR": str(home / "cache"),
+                    "VSITE_RUNTIME_DIR": str(home / "runtime"), "UV_CACHE_DIR": str(home / "uv"),
+                    "PYTHONPATH": f"{REPO}:{site_packages}"}
+        # root cannot enter a user's mount (FUSE without allow_other): paths by name
+        self.site_packages = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+
+    def run(self, *argv: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
+                              capture_output=True, text=True, env=self.env | env, timeout=300, cwd=self.home)
+
+    def vsite(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.run(self.python, "-m", "vsite", *args, **env)
+
+
+@pytest.fixture
+def user(world):
+    """uid nobody, able to mount (setuid fusermount3), with its own home and the test's wheels and lock in it."""
     require_root()
-    tmp_path, lock, _ = world
+    tmp_path, _, _ = world
     python = _system_python()
     home = Path(tempfile.mkdtemp(prefix="vsite-user-", dir="/tmp"))
     fuse_mode = os.stat("/dev/fuse").st_mode & 0o777
@@ -201,42 +223,74 @@ def test_unprivileged_owner_cannot_write_through_links(world):
         os.chmod("/dev/fuse", fuse_mode | 0o006)
         os.chmod(home, 0o755)
         shutil.copytree(tmp_path / "wheels", home / "wheels")
-        user_lock = write_pylock(home / "pylock.toml", sorted((home / "wheels").glob("*.whl")))
+        write_pylock(home / "pylock.toml", sorted((home / "wheels").glob("*.whl")))
         subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(home)], check=True)
-        site_packages = next(p for p in sys.path if p.endswith("site-packages") and "/.venv/" in p)
-        env = {"PATH": os.environ["PATH"], "HOME": str(home), "VSITE_CACHE_DIR": str(home / "cache"),
-               "VSITE_RUNTIME_DIR": str(home / "runtime"), "UV_CACHE_DIR": str(home / "uv"),
-               "PYTHONPATH": f"{REPO}:{site_packages}"}
-
-        def as_user(*argv: str) -> subprocess.CompletedProcess:
-            return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
-                                  capture_output=True, text=True, env=env, timeout=300, cwd=home)
-
-        done = as_user(python, "-m", "vsite", "fetch", str(user_lock), "--python", python)
-        assert done.returncode == 0, done.stderr
-        wheels = Store(home / "cache").layout.wheels_dir()
-        before = snapshot(wheels)
-        venv = home / "venv"
-        done = as_user(python, "-m", "vsite", "mount", "--offline", "--venv", "--python", python,
-                       str(user_lock), str(venv))
-        assert done.returncode == 0, done.stderr
-        try:
-            # root cannot enter a user's mount (FUSE without allow_other): the path by name
-            site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-            link = as_user("readlink", str(site / "relpkg0"))
-            assert link.stdout.strip().startswith(str(wheels) + "/"), link
-            # an owner may chmod or touch its own files (modes cannot stop that: it is changing the
-            # store on purpose, not writing through an environment); everything else is refused
-            tried = _attempt_writes(venv / "bin/python", site, "chmod", "utime", run=lambda argv, **kw: as_user(*argv))
-            assert tried == {**dict.fromkeys(tried, "EACCES"), "py_compile": "refused"}, tried
-            imported = as_user(str(venv / "bin/python"), "-c", "import relpkg0, relpkg1, datapkg; print(datapkg.PAYLOAD)")
-            assert imported.returncode == 0 and "found next to the real file" in imported.stdout, imported
-        finally:
-            as_user(python, "-m", "vsite", "unmount", str(venv))
-            force_unmount(str(venv))
-        assert snapshot(wheels) == before
-        assert Store(home / "cache").verify() == []
+        yield User(home, python)
     finally:
         os.chmod("/dev/fuse", fuse_mode)
         subprocess.run(["chmod", "-R", "u+w", str(home)], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_unprivileged_owner_cannot_write_through_links(user):
+    """A user's own mount links straight into the user's store; its sealed modes refuse the user's writes."""
+    lock = str(user.home / "pylock.toml")
+    done = user.vsite("fetch", lock, "--python", user.python)
+    assert done.returncode == 0, done.stderr
+    wheels = Store(user.home / "cache").layout.wheels_dir()
+    before = snapshot(wheels)
+    venv = user.home / "venv"
+    done = user.vsite("mount", "--offline", "--venv", "--python", user.python, lock, str(venv))
+    assert done.returncode == 0, done.stderr
+    try:
+        site = venv / user.site_packages
+        link = user.run("readlink", str(site / "relpkg0"))
+        assert link.stdout.strip().startswith(str(wheels) + "/"), link
+        # an owner may chmod or touch its own files (modes cannot stop that: it is changing the
+        # store on purpose, not writing through an environment); everything else is refused
+        tried = _attempt_writes(venv / "bin/python", site, "chmod", "utime", run=lambda argv, **kw: user.run(*argv))
+        assert tried == {**dict.fromkeys(tried, "EACCES"), "py_compile": "refused"}, tried
+        imported = user.run(str(venv / "bin/python"), "-c", "import relpkg0, relpkg1, datapkg; print(datapkg.PAYLOAD)")
+        assert imported.returncode == 0 and "found next to the real file" in imported.stdout, imported
+    finally:
+        user.vsite("unmount", str(venv))
+        force_unmount(str(venv))
+    assert snapshot(wheels) == before
+    assert Store(user.home / "cache").verify() == []
+
+
+def test_a_store_read_only_to_the_user_and_on_another_filesystem(user):
+    """Root fills a store on a tmpfs of its own; a user mounts from it as it is (no pins, no writes):
+    links lead into it across filesystems, imports work, the store is unchanged."""
+    lock = str(user.home / "pylock.toml")
+    shared = user.home / "shared-store"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(shared)], check=True)
+    try:
+        env = dict(os.environ, VSITE_CACHE_DIR=str(shared), UV_CACHE_DIR=str(user.home / "root-uv"))
+        done = vsite("fetch", lock, "--python", user.python, env=env)
+        assert done.returncode == 0, done.stderr
+        wheels = Store(shared).layout.wheels_dir()
+        before = snapshot(shared)
+        venv = user.home / "venv-shared-store"
+        done = user.vsite("mount", "--offline", "--venv", "--python", user.python, lock, str(venv),
+                          VSITE_CACHE_DIR=str(shared))
+        assert done.returncode == 0, done.stderr
+        try:
+            site = venv / user.site_packages
+            assert user.run("readlink", str(site / "relpkg0")).stdout.strip().startswith(str(wheels) + "/")
+            imported = user.run(str(venv / "bin/python"), "-c",
+                                "import os, relpkg0, datapkg; print(os.path.realpath(relpkg0.__file__)); print(datapkg.PAYLOAD, end='')")
+            assert imported.returncode == 0, imported.stderr
+            real, payload = imported.stdout.splitlines()
+            assert real.startswith(str(wheels) + "/") and payload.startswith("found next to the real file")
+            assert os.stat(real).st_dev != os.stat(user.home).st_dev  # another filesystem than the mount's
+            tried = _attempt_writes(venv / "bin/python", site, run=lambda argv, **kw: user.run(*argv))
+            assert tried == {**dict.fromkeys(tried, "EACCES"), "chmod": "EPERM", "utime": "EPERM",
+                             "py_compile": "refused"}, tried
+        finally:
+            user.vsite("unmount", str(venv), VSITE_CACHE_DIR=str(shared))
+            force_unmount(str(venv))
+        assert snapshot(shared) == before  # not even a pin: the store is the owner's
+    finally:
+        subprocess.run(["umount", "-l", str(shared)], capture_output=True)

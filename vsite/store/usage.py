@@ -6,10 +6,15 @@ what a fetch is about to use. A mount calls :func:`pin` with its daemon pid;
 ``gc`` keeps every entry pinned by a live pid and removes pins of dead ones.
 Files are written tmp + rename, so readers never see half a record.
 Functions take the store (anything with a ``layout``: vsite.store.layout).
+
+A store this user cannot write (a shared store, one owned by root, a
+read-only filesystem) is used as it is: records and pins are skipped, since
+only the store's owner can gc it, and does so on purpose.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -50,9 +55,21 @@ def _read_all(directory: Path) -> list[Usage]:
     return out
 
 
+NOT_OURS = (errno.EACCES, errno.EPERM, errno.EROFS)  # a store this user may read but not write
+
+
+def _note(path: Path, data: dict) -> None:
+    """Write one record; skipped (not an error) where the store is read-only to this user."""
+    try:
+        write_json_atomic(path, data)
+    except OSError as exc:
+        if exc.errno not in NOT_OURS:
+            raise
+
+
 def record_lock(store, *, key: str, lock_path: str, lock_sha256: str, keys: list[str]) -> None:
     """Note that the lock with plan ``key`` uses ``keys`` (entry keys), now."""
-    write_json_atomic(
+    _note(
         store.layout.lock_record(key),
         {"key": key, "keys": sorted(set(keys)), "time": time.time(),
          "lock_path": lock_path, "lock_sha256": lock_sha256},
@@ -61,7 +78,7 @@ def record_lock(store, *, key: str, lock_path: str, lock_sha256: str, keys: list
 
 def pin(store, key: str, keys: list[str], pid: int) -> None:
     """Keep ``keys`` from gc while process ``pid`` (a mount daemon) lives."""
-    write_json_atomic(
+    _note(
         store.layout.pin_file(key, pid),
         {"key": key, "keys": sorted(set(keys)), "time": time.time(), "pid": pid},
     )
