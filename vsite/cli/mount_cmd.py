@@ -186,6 +186,7 @@ def status(show_conflicts: bool, everything: bool) -> None:
         age = int(time.time() - rec.started)
         click.echo(
             f"{rec.target}  {st.state}  pid {rec.pid}  {rec.packages} packages"
+            f"  {'links into the store' if st.stats.get('links') else 'bytes via daemon'}"
             f"  {st.stats.get('files_served', 0)} files served"
             f"  {sum(requests.values())} requests  up {age}s"
             f"  {'venv' if rec.venv else 'site-packages'}  lock {rec.lock}"

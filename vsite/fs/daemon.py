@@ -143,6 +143,7 @@ class _Daemon:
                 "files_served": len(ops.files_read),
                 "zero_message_open": fast.zero_message_open,
                 "cache_symlinks": fast.cache_symlinks,
+                "links": getattr(ops.view, "links", None) is not None,  # the native data path
                 "pyfuse3": installed().version,
             },
         )
