@@ -34,9 +34,6 @@ class Store:
     def entry_dir(self, item: PlanItem) -> Path:
         return self.layout.wheel_dir(item.wheel.sha256)  # type: ignore[union-attr]
 
-    def bytecode_dir(self, item: PlanItem, cache_tag: str) -> None:  # the view before issue 12 asks
-        return None
-
     def has_bytecode(self, item: PlanItem, cache_tag: str) -> bool:
         return False
 

@@ -17,28 +17,9 @@ import pytest
 from wheelmaker import make_wheel, plan_of, wheel_item
 from vsite.errors import StoreError
 from vsite.store import Store
-from vsite.view import build_view as _build_view
+from vsite.view import build_view
 
 TAG = sys.implementation.cache_tag
-
-
-class _ViewStore:
-    """The store as the view asks for it. The view of main still asks ``bytecode_dir`` for a
-    separate pyc mirror; layout v2 keeps pycs in the entry, so there is none to overlay.
-    Harmless once the view no longer asks."""
-
-    def __init__(self, store):
-        self._store = store
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
-
-    def bytecode_dir(self, item, cache_tag):
-        return None
-
-
-def build_view(plan, store, target):
-    return _build_view(plan, _ViewStore(store), target)
 
 
 @pytest.fixture

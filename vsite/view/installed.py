@@ -9,21 +9,21 @@ and the hash of the bytes actually installed (rewritten shebangs, launchers).
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
 import json
 from collections.abc import Collection, Mapping
 
+from vsite.store import index
 from vsite.view.package import Package
 
 INSTALLER = b"uv"
 
 
 def record_hash(data: bytes) -> str:
-    """RECORD hash form: ``sha256=<urlsafe base64, unpadded>``."""
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    """``data``'s hash in RECORD form (``sha256=<urlsafe base64, unpadded>``), as the store records it."""
+    return index.record_hash(hashlib.sha256(data).digest())
 
 
 def dist_info_files(pkg: Package) -> dict[str, bytes]:
