@@ -86,7 +86,7 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 
 
 def in_proc_mounts(target: str) -> bool:
-    path = registry.canonical_target(target)
+    path = registry.canonical_mountpoint(target)
     with open("/proc/mounts") as table:
         return any(line.split()[1] == path for line in table)
 
@@ -98,7 +98,7 @@ def mounted(view: View, target, *, allow_other: bool = False, **record_fields) -
     target = str(target)
     os.makedirs(target, exist_ok=True)
     fields = {"lock": "test.lock", "plan_key": "test", "packages": 0} | record_fields
-    record = registry.MountRecord(target=registry.canonical_target(target), **fields)
+    record = registry.MountRecord(mountpoint=registry.canonical_mountpoint(target), **fields)
     pid = daemon.spawn(view, record, allow_other=allow_other)
     try:
         yield pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,6 +63,12 @@ def daemons_started(env: dict) -> int:
     """How many shared-mount daemons have served under this runtime dir (their logs say so once each)."""
     logs = Path(env["VSITE_RUNTIME_DIR"], "mounts").glob("*.log")
     return sum(log.read_text().count(": serving ") for log in logs)
+
+
+def daemon_pids(env: dict) -> list[int]:
+    """The pids of the shared-mount daemons that have served under this runtime dir (from their logs)."""
+    logs = Path(env["VSITE_RUNTIME_DIR"], "mounts").glob("*.log")
+    return [int(pid) for log in logs for pid in re.findall(r": serving .* \(pid (\d+), grace", log.read_text())]
 
 
 def wait_until(condition, timeout: float) -> bool:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fusetools import force_unmount
-from runhelp import DEMO_LOCK, IMPORTS, daemons_started, demo_cache, run, shared_env, shared_mounts, vsite_cmd, wait_until  # noqa: F401
+from runhelp import DEMO_LOCK, IMPORTS, daemon_pids, daemons_started, demo_cache, run, shared_env, shared_mounts, vsite_cmd, wait_until  # noqa: F401
 from vsite.fs import registry
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network]
@@ -31,7 +31,10 @@ def test_32_concurrent_runs_share_one_daemon(shared_env):
     prefixes = {out.strip() for _, out, _ in results}
     assert len(prefixes) == 1 and prefixes.pop().startswith(shared_env["VSITE_RUNTIME_DIR"])
     assert daemons_started(shared_env) == 1
-    assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
+    # The end, as documented (vsite.fs.daemon): the daemon unmounts, removes its record and exits.
+    [daemon] = daemon_pids(shared_env)
+    assert wait_until(lambda: not registry.pid_alive(daemon), GRACE + 10)
+    assert not shared_mounts(shared_env)
     assert registry.records() == []
 
 

@@ -143,9 +143,9 @@ def serve(
         if state["error"]:
             raise MountError(state["error"])
     finally:
+        registry.remove(target, keep_log=True)  # first: a record must never outlive its mount
         pyfuse3.close(unmount=not state["unmounted"])
         ops.close_all()
-        registry.remove(target, keep_log=True)
 
 
 def spawn(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from vsite.errors import LockError
+from vsite.lock.artifact import Artifact
 from vsite.lock.fields import Fields, filename_of, read_toml, resolve_path
 from vsite.lock.model import DirectorySource, PyLock, PyPackage, VcsSource
-from vsite.lock.uv import normalize
-from vsite.plan.model import Artifact
 
 
 def parse_pylock(path: Path, data: bytes) -> PyLock:
@@ -38,9 +39,9 @@ def pylock_from_toml(path: Path, document: dict) -> PyLock:
         lock_version=lock_version,
         requires_python=top.str("requires-python"),
         environments=top.strs("environments"),
-        extras=tuple(normalize(e) for e in top.strs("extras")),
-        dependency_groups=tuple(normalize(g) for g in top.strs("dependency-groups")),
-        default_groups=tuple(normalize(g) for g in top.strs("default-groups")),
+        extras=tuple(canonicalize_name(e) for e in top.strs("extras")),
+        dependency_groups=tuple(canonicalize_name(g) for g in top.strs("dependency-groups")),
+        default_groups=tuple(canonicalize_name(g) for g in top.strs("default-groups")),
         created_by=top.str("created-by"),
         packages=tuple(packages),
     )
@@ -68,7 +69,7 @@ def _artifact(f: Fields, base: str) -> Artifact:
 
 
 def _package(f: Fields, base: str) -> PyPackage:
-    name = normalize(f.str("name", required=True) or "")
+    name = canonicalize_name(f.str("name", required=True) or "")
     f.where = f"{f.where} ({name})"
     vcs = f.table("vcs")
     directory = f.table("directory")
