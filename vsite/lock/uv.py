@@ -122,7 +122,7 @@ def _source(f: Fields, base: str) -> Source:
     subdirectory = f.str("subdirectory")
     if kind == "git" and subdirectory is None:
         subdirectory = parse_git_source(value)[1].get("subdirectory")
-    return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]
+    return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]  # one of _SOURCE_KINDS
 
 
 def parse_git_source(value: str) -> tuple[str, dict[str, str], str]:

@@ -36,8 +36,8 @@ class LeaseServer:
         self.grace = grace
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
-        self.changed: trio.Event | None = None
-        self.listener: trio.socket.SocketType | None = None
+        self.changed = trio.Event()  # set and replaced at every change of the lease count
+        self.listener: trio.socket.SocketType  # bound by run()
         self.lock_fd = -1  # the file lock taken to unmount, held until the process exits
 
     @property
