@@ -63,14 +63,6 @@ def set_fs_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
         monkeypatch.setenv("VSITE_FS_NO_OPEN", FS_MODES[mode])
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Private VSITE_RUNTIME_DIR and VSITE_CACHE_DIR for one test."""
-    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def force_unmount(target: str) -> None:
     """Teardown whatever happened: lazy unmount, errors ignored."""
     subprocess.run(["fusermount3", "-u", "-z", target], capture_output=True)

@@ -10,13 +10,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
-from tests.fusetools import (  # noqa: F401
-    FS_MODES, force_unmount, in_proc_mounts, isolated, mounted, require_fuse, set_fs_mode, wait_gone,
-)
+from tests.fusetools import FS_MODES, force_unmount, in_proc_mounts, mounted, require_fuse, set_fs_mode, wait_gone
 from tests.memview import MemoryView
 from vsite.errors import MountError
 from vsite.fs import daemon, mountpoint, registry

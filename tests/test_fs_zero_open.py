@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from fusetools import FS_MODES, force_unmount, require_fs_mode
-from runhelp import DEMO_LOCK, demo_cache, run, shared_env  # noqa: F401
+from runhelp import DEMO_LOCK, vsite
 from vsite.fs import mountpoint, registry
 from vsite.fs.storefiles import MAX_OPEN
 
@@ -60,7 +60,7 @@ def _store_files(cache: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("mode", list(FS_MODES))
-def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):  # noqa: F811
+def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
     require_fs_mode(mode)
     env = dict(shared_env)
     env.pop("VSITE_FS_NO_OPEN", None)
@@ -68,7 +68,7 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         env["VSITE_FS_NO_OPEN"] = FS_MODES[mode]
     target = tmp_path / "site-packages"
     try:
-        done = run("mount", "--offline", DEMO_LOCK, target, env=env)
+        done = vsite("mount", "--offline", DEMO_LOCK, target, env=env)
         assert done.returncode == 0, done.stderr
         record = registry.read_record(str(target))
         first = _import_delta(target, record, env)
@@ -91,6 +91,6 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         assert len(files) > MAX_OPEN  # more files than the daemon keeps store fds open for
         for rel, path in files.items():
             assert (target / rel).read_bytes() == path.read_bytes(), rel
-        assert run("unmount", target, env=env).returncode == 0
+        assert vsite("unmount", target, env=env).returncode == 0
     finally:
         force_unmount(str(target))

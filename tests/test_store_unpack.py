@@ -7,10 +7,10 @@ import os
 import stat
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
+from planhelp import other_pythons
 from wheelmaker import make_wheel, member, plan_of, store_snapshot, wheel_item
 from vsite.errors import StoreError
 from vsite.store.index import read_files, read_summary
@@ -262,11 +262,14 @@ def test_verify_names_corrupt_entry(tmp_path, target):
     assert store.verify() == [(store.key(item), "unexpected file site/demo_pkg/planted.py")]
 
 
-@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(), reason="no CPython 3.12 on this machine")
+OTHER = next((path for path, version in other_pythons() if version != sys.version_info[:2]), None)
+
+
+@pytest.mark.skipif(OTHER is None, reason="no CPython >= 3.10 of another version here (planhelp.other_pythons)")
 def test_second_interpreter_gets_its_own_bytecode(tmp_path, target):
     from vsite.target import probe
 
-    other = probe("/root/.pyenv/versions/3.12.1/bin/python3.12")
+    other = probe(OTHER)
     wheel = make_wheel(tmp_path)
     store = Store(tmp_path / "store")
     item = wheel_item(wheel)
@@ -274,7 +277,7 @@ def test_second_interpreter_gets_its_own_bytecode(tmp_path, target):
     entry_files = sorted(p for p in store.entry_dir(item).rglob("*"))
     report = store.fetch(plan_of(item), other)
     assert report.reused == ["demo-pkg"] and report.compiled == ["demo-pkg"]
-    pyc = store.bytecode_dir(item, other.cache_tag) / "demo_pkg/__pycache__/__init__.cpython-312.pyc"
+    pyc = store.bytecode_dir(item, other.cache_tag) / f"demo_pkg/__pycache__/__init__.{other.cache_tag}.pyc"
     assert pyc.is_file()
     assert store.bytecode_dir(item, target.cache_tag) != pyc.parent.parent.parent
     assert sorted(p for p in store.entry_dir(item).rglob("*")) == entry_files

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from viewsupport import fetched, item_for, materialize, materialize_dir, plan_of
-from viewwheels import make_wheel
+from wheelmaker import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.scripts import EntryPoint, launcher, rewrite_script, shebang
