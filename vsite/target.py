@@ -156,18 +156,7 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise TargetError(f"target interpreter {executable} failed to describe itself: {last}")
-    data = json.loads(proc.stdout)
-    target = Target(
-        executable=data["executable"],
-        version=tuple(data["version"]),
-        implementation=data["implementation"],
-        cache_tag=data["cache_tag"],
-        markers=data["markers"],
-        tags=tuple(data["tags"]),
-        base_prefix=data["base_prefix"],
-        base_executable=data["base_executable"],
-        identity=identity,
-    )
+    target = Target.from_json({**json.loads(proc.stdout), "identity": identity})
     write_cache_json(cache_file, target.to_json())
     return target
 

@@ -28,7 +28,6 @@ def pylock_from_toml(path: Path, document: dict) -> PyLock:
     base = os.path.dirname(os.path.abspath(path))
     top = Fields(lock, document, "top level")
     lock_version = top.str("lock-version", required=True)
-    assert lock_version is not None
     if lock_version.split(".", 1)[0] != "1":
         raise LockError(f"{lock}: unknown pylock lock-version {lock_version} (vsite reads 1.x)")
     packages = []

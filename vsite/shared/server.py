@@ -49,7 +49,7 @@ class LeaseServer:
         self.changed = trio.Event()
 
     def _log(self, message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} vsite shared {self.env.key}: {message}", file=sys.stderr, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} vsite shared {self.env.env_key}: {message}", file=sys.stderr, flush=True)
 
     async def run(self, scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen, report started, serve leases; cancel ``scope`` (unmount) after the last one plus grace."""
@@ -131,7 +131,7 @@ class LeaseServer:
             self._touch()
 
     def _status(self) -> dict:
-        return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.key,
+        return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.env_key,
                 "connections": self.connections - 1, "names": sorted(self.names), "grace": self.grace}
 
 
