@@ -28,7 +28,7 @@ def _say(line: str) -> None:
 
 @main.command("mount")
 @click.argument("lock", type=click.Path(dir_okay=False))
-@click.argument("path", metavar="TARGET", type=click.Path(file_okay=False), required=False)
+@click.argument("path", metavar="[TARGET]", type=click.Path(file_okay=False), required=False)
 @plan_options
 @click.option("--venv", "venv", is_flag=True,
               help="Mount a whole virtual environment at TARGET, not just site-packages.")
