@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import select
 import signal
@@ -192,6 +193,27 @@ def test_unmount_refuses_non_vsite_targets(isolated):
     with pytest.raises(MountError, match="stale record"):
         mountpoint.unmount(str(plain))
     assert registry.records() == []
+
+
+def test_records_written_before_the_rename_are_read(isolated):
+    """Records name the mount point ``mountpoint``; those of older daemons said ``target``."""
+    path = str(isolated / "old")
+    old = {"target": path, "lock": "l", "plan_key": "k", "packages": 1, "pid": 0}
+    registry.record_path(path).parent.mkdir(parents=True)
+    registry.record_path(path).write_text(json.dumps(old))
+    assert registry.read_record(path).mountpoint == path
+    assert [r.mountpoint for r in registry.records()] == [path]
+
+
+def test_survey_lists_no_record_whose_mount_is_gone(isolated):
+    """A record of a live daemon without its mount (the daemon is exiting) is not a mount; a dead one's goes."""
+    me = registry.MountRecord(mountpoint=str(isolated / "a"), lock="l", plan_key="k", packages=0, pid=os.getpid())
+    me.pid_start = registry.process_start(me.pid)
+    gone = registry.MountRecord(mountpoint=str(isolated / "b"), lock="l", plan_key="k", packages=0, pid=0)
+    registry.write_record(me)
+    registry.write_record(gone)
+    assert mountpoint.survey() == []
+    assert [r.mountpoint for r in registry.records()] == [me.mountpoint]  # the live one's is its own to remove
 
 
 def test_check_fuse_without_fusermount(monkeypatch):
