@@ -62,7 +62,11 @@ venv: system $(STAMP)
 demo: venv
 	VSITE=$(CURDIR)/$(VENV)/bin/vsite DEMO_VENV=$(DEMO_DIR) examples/demo/demo.sh
 
+# Lint (ruff) and types (mypy) first, configured in pyproject.toml; then the suite
+# (tests/test_stages.py in it checks that stages import one way).
 test: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The reliability suite in full counts (docs/reliability.md): ~15 min on 2 cores.

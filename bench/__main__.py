@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def machine(tools: Tools, lock: Path, argv: list[str]) -> dict:
     """What the figures depend on: cores, memory, kernel, interpreter, tool versions, load."""
     mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    version = lambda *cmd: run(list(cmd)).strip()  # noqa: E731
+    version = lambda *cmd: run(list(cmd)).strip()  # noqa: E731 - a one-line local helper
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "nproc": os.cpu_count(),

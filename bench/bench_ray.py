@@ -44,7 +44,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import unmount_under  # noqa: E402
+from bench.harness import unmount_under
 
 IMPORTS = ("rich", "rich.console", "click", "attr")
 

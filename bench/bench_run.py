@@ -30,7 +30,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import children_cpu, find_tool  # noqa: E402
+from bench.harness import children_cpu, find_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMPORTS = "requests rich click yaml pydantic sqlalchemy"

@@ -53,7 +53,7 @@ def main() -> None:
     (tree / "d" / "a").write_bytes(b"1")
     target = work / "mnt"
     target.mkdir()
-    record = registry.MountRecord(target=str(target), lock="-", plan_key="-", packages=0)
+    record = registry.MountRecord(mountpoint=str(target), lock="-", plan_key="-", packages=0)
     daemon.spawn(MirrorView(str(tree)), record)
     try:
         record = registry.read_record(str(target))

@@ -103,7 +103,7 @@ def main() -> None:
     env = dict(os.environ)
     if args.site:
         target.mkdir()
-        record = registry.MountRecord(target=str(target), lock="-", plan_key="-", packages=0)
+        record = registry.MountRecord(mountpoint=str(target), lock="-", plan_key="-", packages=0)
         daemon.spawn(MirrorView(os.path.abspath(args.site)), record)
         cmd = base_cmd = [sys.executable, "-c", code]
         env_mount = env | {"PYTHONPATH": str(target)}

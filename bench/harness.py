@@ -177,7 +177,7 @@ def remove(*paths: Path) -> None:
 def rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of ``pid`` in MB, from /proc/<pid>/status."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    kb = lambda name: int(fields[name].split()[0])  # noqa: E731
+    kb = lambda name: int(fields[name].split()[0])  # noqa: E731 - a one-line local helper
     return kb("VmRSS") / 1024, kb("VmHWM") / 1024
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import children_cpu, unmount_under  # noqa: E402
+from bench.harness import children_cpu, unmount_under
 
 CODE = "import rich, rich.console, click, attr"
 

@@ -49,7 +49,7 @@ def _ready_table(results: Results) -> list[str]:
     head = ["N", *configs, *[f"{v} / {u}" for v, u in pairs], "target", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for n in ns:
-        get = lambda c: results.by_key.get(f"ready/N={n}/{c}")  # noqa: E731
+        get = lambda c: results.by_key.get(f"ready/N={n}/{c}")  # noqa: E731 - a one-line local helper
         ratios = []
         for v, u in pairs:
             mine, base = get(v), get(u)

@@ -32,7 +32,7 @@ class Store:
         self.layout = StoreLayout(root)
 
     def entry_dir(self, item: PlanItem) -> Path:
-        return self.layout.wheel_dir(item.wheel.sha256)  # type: ignore[union-attr]
+        return self.layout.wheel_dir(item.wheel.sha256)  # type: ignore[union-attr]  # items here are all wheels
 
     def has_bytecode(self, item: PlanItem, cache_tag: str) -> bool:
         return False

@@ -1,9 +1,17 @@
-"""Suite-wide safety net: no test may leave a mount behind (FUSE, or a store bind), whatever it asserted."""
+"""Suite-wide safety net (no test may leave a mount behind, FUSE or a store bind, whatever it asserted)
+and shared fixtures.
+
+Helpers that are not fixtures live in their modules: runhelp (the ``vsite``
+runner, the demo lock), wheelmaker (the wheel maker), fusetools (FUSE checks).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +61,44 @@ def target(tmp_path, monkeypatch) -> Target:
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "probe-cache"))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
     return current()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """Private VSITE_RUNTIME_DIR and VSITE_CACHE_DIR for one test."""
+    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory) -> Path:
+    """A store holding the demo lock's wheels (from PyPI or uv's cache), shared by a module's tests."""
+    from fusetools import require_fuse
+    from runhelp import DEMO_LOCK
+
+    require_fuse()
+    cache = tmp_path_factory.mktemp("store")
+    env = dict(os.environ, VSITE_CACHE_DIR=str(cache))
+    subprocess.run([sys.executable, "-m", "vsite", "fetch", str(DEMO_LOCK)], env=env, check=True,
+                   capture_output=True, timeout=600)
+    return cache
+
+
+@pytest.fixture
+def shared_env(tmp_path, monkeypatch, demo_cache) -> dict:
+    """Environment for vsite subprocesses: the shared store, a private runtime dir, a short grace.
+
+    Afterwards every mount under the runtime dir is detached (the suite's guard then fails the test).
+    """
+    from fusetools import force_unmount
+    from vsite.fs import registry
+
+    runtime = tmp_path / "rt"
+    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(demo_cache))
+    monkeypatch.setenv("VSITE_GRACE", "0.5")
+    yield dict(os.environ)
+    for point in registry.vsite_mounts():
+        if point.startswith(str(runtime)):
+            force_unmount(point)

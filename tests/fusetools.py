@@ -63,14 +63,6 @@ def set_fs_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
         monkeypatch.setenv("VSITE_FS_NO_OPEN", FS_MODES[mode])
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Private VSITE_RUNTIME_DIR and VSITE_CACHE_DIR for one test."""
-    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def force_unmount(target: str) -> None:
     """Teardown whatever happened: lazy unmount, errors ignored."""
     subprocess.run(["fusermount3", "-u", "-z", target], capture_output=True)
@@ -86,7 +78,7 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 
 
 def in_proc_mounts(target: str) -> bool:
-    path = registry.canonical_target(target)
+    path = registry.canonical_mountpoint(target)
     with open("/proc/mounts") as table:
         return any(line.split()[1] == path for line in table)
 
@@ -98,7 +90,7 @@ def mounted(view: View, target, *, allow_other: bool = False, **record_fields) -
     target = str(target)
     os.makedirs(target, exist_ok=True)
     fields = {"lock": "test.lock", "plan_key": "test", "packages": 0} | record_fields
-    record = registry.MountRecord(target=registry.canonical_target(target), **fields)
+    record = registry.MountRecord(mountpoint=registry.canonical_mountpoint(target), **fields)
     pid = daemon.spawn(view, record, allow_other=allow_other)
     try:
         yield pid

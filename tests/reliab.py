@@ -15,7 +15,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -103,12 +102,6 @@ def write_pylock(path: Path, wheels: list[Path]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
-
-
-def vsite(*args, env: dict, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real ``vsite`` command line."""
-    return subprocess.run([sys.executable, "-m", "vsite", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout, **kwargs)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess | None, *, code: int | None = None,

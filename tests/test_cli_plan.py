@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from runhelp import DEMO_LOCK
 from vsite.cli import main
 from vsite.plan import Plan, PlanOptions, cached_plan
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 
 
 @pytest.fixture(autouse=True)
@@ -28,40 +28,44 @@ def run(*args: str):
 
 
 def test_plan_table_and_json():
-    table = run(str(DEMO))
+    table = run(str(DEMO_LOCK))
     assert table.exit_code == 0, table.output
     row = next(line for line in table.output.splitlines() if line.startswith("rich "))
     assert row.split() == ["rich", "15.0.0", "wheel", "rich-15.0.0-py3-none-any.whl"]
-    out = run(str(DEMO), "--json", "--no-dev")
+    out = run(str(DEMO_LOCK), "--json", "--no-dev")
     assert out.exit_code == 0
     plan = Plan.from_json(json.loads(out.output))
     assert plan.options == {"no_dev": True}
     assert {i.name for i in plan.items if i.kind == "wheel"} >= {"rich", "click", "six"}
 
 
+class Replanned(Exception):
+    """Raised by the stand-ins for planning and for starting a process."""
+
+
 def test_cached_plan_warm_path_neither_parses_nor_probes(monkeypatch):
-    cold, target = cached_plan(DEMO, sys.executable, PlanOptions())
+    cold, target = cached_plan(DEMO_LOCK, sys.executable, PlanOptions())
     import vsite.plan.make
 
     def boom(*a, **k):
-        raise AssertionError("warm path must not re-plan or start a process")
+        raise Replanned("warm path must not re-plan or start a process")
 
     monkeypatch.setattr(vsite.plan.make, "plan_bytes", boom)
     monkeypatch.setattr(subprocess, "run", boom)
     monkeypatch.setattr(subprocess, "Popen", boom)
-    warm, target2 = cached_plan(DEMO, sys.executable, PlanOptions())
+    warm, target2 = cached_plan(DEMO_LOCK, sys.executable, PlanOptions())
     assert warm == cold and target2 == target
     # other options are another plan
-    with pytest.raises(AssertionError):
-        cached_plan(DEMO, sys.executable, PlanOptions(no_dev=True))
+    with pytest.raises(Replanned):
+        cached_plan(DEMO_LOCK, sys.executable, PlanOptions(no_dev=True))
 
 
 def test_cached_plan_changes_with_lock_content(tmp_path):
     lock = tmp_path / "proj" / "uv.lock"
     lock.parent.mkdir()
-    lock.write_text(DEMO.read_text())
+    lock.write_text(DEMO_LOCK.read_text())
     first, _ = cached_plan(lock, sys.executable)
-    lock.write_text(DEMO.read_text().replace('version = "26.1.0"', 'version = "26.1.1"', 1))
+    lock.write_text(DEMO_LOCK.read_text().replace('version = "26.1.0"', 'version = "26.1.1"', 1))
     second, _ = cached_plan(lock, sys.executable)
     assert first.lock_sha256 != second.lock_sha256
     assert {i.version for i in second.items if i.name == "attrs"} == {"26.1.1"}
@@ -70,7 +74,7 @@ def test_cached_plan_changes_with_lock_content(tmp_path):
 def test_warm_cli_does_not_import_toml_or_markers(tmp_path):
     code = (
         "import sys; from vsite.plan import cached_plan;"
-        f"cached_plan({str(DEMO)!r}, sys.executable);"
+        f"cached_plan({str(DEMO_LOCK)!r}, sys.executable);"
         "print(sorted(m for m in ('tomllib', 'packaging.markers', 'vsite.lock.uv') if m in sys.modules))"
     )
     env = {**os.environ, "VSITE_CACHE_DIR": str(tmp_path / "c2")}
@@ -94,7 +98,7 @@ def test_warm_cli_does_not_import_toml_or_markers(tmp_path):
 )
 def test_bad_input_exit_2_one_line(tmp_path, content, args, message):
     lock = tmp_path / "uv.lock"
-    lock.write_text(DEMO.read_text() if content is None else content)
+    lock.write_text(DEMO_LOCK.read_text() if content is None else content)
     result = run(str(lock), *args)
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -112,7 +116,7 @@ def test_same_lock_at_two_paths_plans_each(tmp_path):
     for sub in ("a", "b"):
         lock = tmp_path / sub / "uv.lock"
         lock.parent.mkdir()
-        lock.write_text(DEMO.read_text())
+        lock.write_text(DEMO_LOCK.read_text())
         plans.append(cached_plan(lock, sys.executable)[0])
     assert plans[0].lock_sha256 == plans[1].lock_sha256
     assert [p.lock_path for p in plans] == [str(tmp_path / "a" / "uv.lock"), str(tmp_path / "b" / "uv.lock")]
@@ -134,14 +138,14 @@ def test_plan_options_reusable_by_other_commands():
         plan, target = plan_from_cli(lock, **opts)
         seen.update(options=plan.options, python=target.executable)
 
-    result = CliRunner().invoke(other, [str(DEMO), "--python", sys.executable, "--no-dev", "--all-extras"])
+    result = CliRunner().invoke(other, [str(DEMO_LOCK), "--python", sys.executable, "--no-dev", "--all-extras"])
     assert result.exit_code == 0, result.output
     assert seen["options"] == {"all_extras": True, "no_dev": True}
 
 
 def test_cached_plan_follows_pyproject_settings(tmp_path):
     lock = tmp_path / "uv.lock"
-    lock.write_text(DEMO.read_text())
+    lock.write_text(DEMO_LOCK.read_text())
     assert {i.kind for i in cached_plan(lock, sys.executable)[0].items} == {"wheel", "virtual"}
     (tmp_path / "pyproject.toml").write_text('[tool.uv]\nno-binary-package = ["six"]\n')
     plan, _ = cached_plan(lock, sys.executable)
@@ -150,7 +154,7 @@ def test_cached_plan_follows_pyproject_settings(tmp_path):
 
 def test_real_process_bad_lock_one_line(tmp_path):
     lock = tmp_path / "uv.lock"
-    lock.write_text(DEMO.read_text().replace('{ name = "mdurl" }', '{ name = "gone" }'))
+    lock.write_text(DEMO_LOCK.read_text().replace('{ name = "mdurl" }', '{ name = "gone" }'))
     vsite = str(Path(sys.executable).with_name("vsite"))
     env = {**os.environ, "VSITE_CACHE_DIR": str(tmp_path / "c")}
     proc = subprocess.run([vsite, "plan", str(lock), "--python", sys.executable], capture_output=True, text=True, env=env)

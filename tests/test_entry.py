@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from vsite.entry import _simple_run
+from vsite import entry
+from vsite.plan.model import Plan
+
+PLAN = Plan(lock_path="/l/uv.lock", lock_sha256="0" * 64, lock_format="uv", target_identity="t", options={}, items=())
+
+
+class _Lease:
+    def detach(self) -> int:
+        return -1
+
+
+def _console_script(monkeypatch, argv: list[str]) -> dict:
+    """Run ``vsite ARGV`` with a live shared mount faked: what it joined and exec'd, or that the CLI ran."""
+    seen: dict = {}
+
+    def cached_plan(lock, python):
+        seen["join"] = (lock, python)
+        return PLAN, None
+
+    def exec_in_venv(venv, cmd, lease_fd):
+        seen["exec"] = list(cmd)
+        raise SystemExit(0)  # exec does not return
+
+    monkeypatch.setattr(sys, "argv", ["vsite", *argv])
+    monkeypatch.setattr("vsite.plan.cache.cached_plan", cached_plan)
+    monkeypatch.setattr("vsite.shared.client.lease", lambda env, request: _Lease())
+    monkeypatch.setattr("vsite.shared.execenv.exec_in_venv", exec_in_venv)
+    monkeypatch.setattr("vsite.cli.main", lambda: seen.setdefault("cli", True))
+    try:
+        entry.main()
+    except SystemExit:
+        pass
+    return seen
 
 
 @pytest.mark.parametrize(
@@ -19,5 +53,10 @@ from vsite.entry import _simple_run
         (["mount", "uv.lock", "--", "x"], None),
     ],
 )
-def test_fast_path_takes_only_the_simple_run_form(argv, parsed):
-    assert _simple_run(argv) == parsed
+def test_fast_path_takes_only_the_simple_run_form(monkeypatch, argv, parsed):
+    seen = _console_script(monkeypatch, argv)
+    if parsed is None:
+        assert seen == {"cli": True}
+    else:
+        lock, python, cmd = parsed
+        assert seen == {"join": (lock, python), "exec": cmd}

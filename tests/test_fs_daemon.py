@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import select
 import signal
@@ -10,13 +11,10 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
-from tests.fusetools import (  # noqa: F401
-    FS_MODES, force_unmount, in_proc_mounts, isolated, mounted, require_fuse, set_fs_mode, wait_gone,
-)
+from tests.fusetools import FS_MODES, force_unmount, in_proc_mounts, mounted, require_fuse, set_fs_mode, wait_gone
 from tests.memview import MemoryView
 from vsite.errors import MountError
 from vsite.fs import daemon, mountpoint, registry
@@ -40,8 +38,8 @@ def test_spawn_ready_record_and_unmount(isolated):
         assert registry.pid_alive(pid) and pid != os.getpid()
         assert os.getsid(pid) != os.getsid(0)  # detached into its own session
         states = mountpoint.survey()
-        assert [(s.target, s.state) for s in states] == [(str(target), "mounted")]
-        assert (str(target), "mounted") in [(s.target, s.state) for s in mountpoint.survey(everything=True)]
+        assert [(s.mountpoint, s.state) for s in states] == [(str(target), "mounted")]
+        assert (str(target), "mounted") in [(s.mountpoint, s.state) for s in mountpoint.survey(everything=True)]
         mountpoint.unmount(str(target))
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)
@@ -82,7 +80,7 @@ def test_stats_published(isolated, monkeypatch, mode):
 
 
 def test_daemon_alive_guards_pid_reuse():
-    me = registry.MountRecord(target="/x", lock="l", plan_key="k", packages=0, pid=os.getpid())
+    me = registry.MountRecord(mountpoint="/x", lock="l", plan_key="k", packages=0, pid=os.getpid())
     me.pid_start = registry.process_start(os.getpid())
     assert registry.daemon_alive(me)
     me.pid_start += 1
@@ -116,7 +114,7 @@ def test_unmount_after_kill_9(isolated):
         assert info.value.errno in (errno.ENOTCONN, errno.ECONNABORTED)
         assert [s.state for s in mountpoint.survey()] == ["dead-daemon"]
         with pytest.raises(MountError, match="daemon died"):
-            mountpoint.prepare_target(str(target))
+            mountpoint.prepare_mountpoint(str(target))
         mountpoint.unmount(str(target))
         assert not in_proc_mounts(str(target))
         assert registry.read_record(str(target)) is None
@@ -127,13 +125,13 @@ def test_second_mount_on_same_target_refused(isolated):
     target = isolated / "mnt"
     with mounted(_view(), target) as pid:
         with pytest.raises(MountError, match=f"already a vsite mount \\(pid {pid}\\)"):
-            mountpoint.prepare_target(str(target))
+            mountpoint.prepare_mountpoint(str(target))
 
 
 def test_spawn_failure_reports_and_leaves_nothing(isolated):
     require_fuse()
     missing = isolated / "does-not-exist"
-    record = registry.MountRecord(target=str(missing), lock="l", plan_key="k", packages=0)
+    record = registry.MountRecord(mountpoint=str(missing), lock="l", plan_key="k", packages=0)
     with pytest.raises(MountError, match="cannot mount"):
         daemon.spawn(_view(), record)
     assert not in_proc_mounts(str(missing))
@@ -150,7 +148,7 @@ def test_foreground_serve_stops_on_sigint(isolated):
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from memview import MemoryView
         from vsite.fs import daemon, registry
-        record = registry.MountRecord(target={str(target)!r}, lock="l", plan_key="k", packages=0)
+        record = registry.MountRecord(mountpoint={str(target)!r}, lock="l", plan_key="k", packages=0)
         daemon.serve(MemoryView({{"x": b"1"}}), record, on_ready=lambda: print("ready", flush=True))
         print("done", flush=True)
         """
@@ -172,16 +170,16 @@ def test_foreground_serve_stops_on_sigint(isolated):
         force_unmount(str(target))
 
 
-def test_prepare_target(isolated):
+def test_prepare_mountpoint(isolated):
     created = isolated / "a" / "b"
-    assert mountpoint.prepare_target(str(created)) == (str(created), True)
+    assert mountpoint.prepare_mountpoint(str(created)) == (str(created), True)
     assert created.is_dir()
-    assert mountpoint.prepare_target(str(created)) == (str(created), False)
+    assert mountpoint.prepare_mountpoint(str(created)) == (str(created), False)
     (created / "f").write_text("x")
     with pytest.raises(MountError, match="is not empty"):
-        mountpoint.prepare_target(str(created))
+        mountpoint.prepare_mountpoint(str(created))
     with pytest.raises(MountError, match="not a directory"):
-        mountpoint.prepare_target(str(created / "f"))
+        mountpoint.prepare_mountpoint(str(created / "f"))
 
 
 def test_unmount_refuses_non_vsite_targets(isolated):
@@ -191,10 +189,31 @@ def test_unmount_refuses_non_vsite_targets(isolated):
         mountpoint.unmount(str(plain))
     with pytest.raises(MountError, match="not a vsite mount"):
         mountpoint.unmount("/proc")
-    registry.write_record(registry.MountRecord(target=str(plain), lock="l", plan_key="k", packages=1, pid=0))
+    registry.write_record(registry.MountRecord(mountpoint=str(plain), lock="l", plan_key="k", packages=1, pid=0))
     with pytest.raises(MountError, match="stale record"):
         mountpoint.unmount(str(plain))
     assert registry.records() == []
+
+
+def test_records_written_before_the_rename_are_read(isolated):
+    """Records name the mount point ``mountpoint``; those of older daemons said ``target``."""
+    path = str(isolated / "old")
+    old = {"target": path, "lock": "l", "plan_key": "k", "packages": 1, "pid": 0}
+    registry.record_path(path).parent.mkdir(parents=True)
+    registry.record_path(path).write_text(json.dumps(old))
+    assert registry.read_record(path).mountpoint == path
+    assert [r.mountpoint for r in registry.records()] == [path]
+
+
+def test_survey_lists_no_record_whose_mount_is_gone(isolated):
+    """A record of a live daemon without its mount (the daemon is exiting) is not a mount; a dead one's goes."""
+    me = registry.MountRecord(mountpoint=str(isolated / "a"), lock="l", plan_key="k", packages=0, pid=os.getpid())
+    me.pid_start = registry.process_start(me.pid)
+    gone = registry.MountRecord(mountpoint=str(isolated / "b"), lock="l", plan_key="k", packages=0, pid=0)
+    registry.write_record(me)
+    registry.write_record(gone)
+    assert mountpoint.survey() == []
+    assert [r.mountpoint for r in registry.records()] == [me.mountpoint]  # the live one's is its own to remove
 
 
 def test_check_fuse_without_fusermount(monkeypatch):
@@ -219,7 +238,7 @@ def test_unmount_of_a_busy_mount_fails_and_keeps_it(isolated):
         assert wait_gone(pid) and not in_proc_mounts(str(target))
 
 
-def test_prepare_target_refuses_other_mounts(isolated):
+def test_prepare_mountpoint_refuses_other_mounts(isolated):
     if os.geteuid() != 0 and os.environ.get("CI") != "true":
         pytest.skip("mounting a tmpfs needs root")
     target = isolated / "tmpfs"
@@ -227,7 +246,7 @@ def test_prepare_target_refuses_other_mounts(isolated):
     subprocess.run(["mount", "-t", "tmpfs", "none", str(target)], check=True)
     try:
         with pytest.raises(MountError, match=r"already a mount point \(tmpfs\)"):
-            mountpoint.prepare_target(str(target))
+            mountpoint.prepare_mountpoint(str(target))
         with pytest.raises(MountError, match="not a vsite mount"):
             mountpoint.unmount(str(target))
     finally:

@@ -9,7 +9,7 @@ import pyfuse3
 import pytest
 
 from tests.memview import MemoryView
-from vsite.cli import mount_cmd
+from vsite.fs import prepare
 from vsite.fs import operations, pyfuse3_build
 from vsite.fs.operations import FUSE_CAP_CACHE_SYMLINKS, FastPaths, ViewOperations
 from vsite.fs.pyfuse3_build import Build, notice, parse
@@ -42,7 +42,7 @@ def installed_version(monkeypatch):
 
     yield pretend
     pyfuse3_build.installed.cache_clear()
-    mount_cmd.fast_path_notice.cache_clear()
+    prepare.fast_path_notice.cache_clear()
 
 
 @pytest.mark.parametrize("version, passes", [("3.5.0", False), ("3.5.0+vsite1", True), ("3.5.0+vsite2", True)])
@@ -64,13 +64,13 @@ def test_notice():
 
 def test_notice_printed_once_per_command(installed_version, capsys):
     installed_version("3.5.0")
-    mount_cmd.fast_path_notice.cache_clear()
-    mount_cmd.fast_path_notice()
-    mount_cmd.fast_path_notice()  # e.g. a second mount in one command
+    prepare.fast_path_notice.cache_clear()
+    prepare.fast_path_notice()
+    prepare.fast_path_notice()  # e.g. a second mount in one command
     assert capsys.readouterr() == ("", STOCK_LINE + "\n")
     installed_version("3.5.0+vsite2")
-    mount_cmd.fast_path_notice.cache_clear()
-    mount_cmd.fast_path_notice()
+    prepare.fast_path_notice.cache_clear()
+    prepare.fast_path_notice()
     assert capsys.readouterr() == ("", "")
 
 
@@ -78,7 +78,7 @@ def test_cli_does_not_import_pyfuse3():
     import subprocess
     import sys
 
-    code = ("import sys, vsite.cli.mount_cmd as m; m.fast_path_notice(); "
+    code = ("import sys, vsite.fs.prepare as m; m.fast_path_notice(); "
             "print('pyfuse3' in sys.modules, 'trio' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, in_proc_mounts, require_fuse, wait_gone
-from reliab import env_vars, make_env_wheels, record, scale, vsite, write_pylock
+from reliab import env_vars, make_env_wheels, record, scale, write_pylock
+from runhelp import vsite
 from vsite.fs import registry
 from vsite.store import Store
 from vsite.store.index import read_files

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, require_fuse
-from reliab import make_env_wheels, require_root, vsite, write_pylock
+from reliab import make_env_wheels, require_root, write_pylock
+from runhelp import vsite
 from vsite.fs import readonly
 from vsite.store import Store
 from wheelmaker import make_wheel

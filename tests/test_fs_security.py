@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, in_proc_mounts, require_fuse
-from reliab import assert_one_line_error, env_vars, make_env_wheels, record, require_root, vsite, write_pylock
+from reliab import assert_one_line_error, env_vars, make_env_wheels, record, require_root, write_pylock
+from runhelp import vsite
 from vsite.fs import readonly, registry
 from vsite.plan.cache import cached_plan
 from vsite.plan.options import PlanOptions

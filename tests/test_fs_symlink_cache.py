@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from tests.fusetools import isolated, mounted, require_fuse  # noqa: F401
-from tests.memview import Link, MemoryView
+from fusetools import mounted, require_fuse
+from memview import Link, MemoryView
 from vsite.fs import mountpoint, registry
 from vsite.fs.pyfuse3_build import installed
 

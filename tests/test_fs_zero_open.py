@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from fusetools import FS_MODES, force_unmount, require_fs_mode
-from runhelp import DEMO_LOCK, demo_cache, run, shared_env  # noqa: F401
+from runhelp import DEMO_LOCK, vsite
 from vsite.fs import mountpoint, registry
 from vsite.fs.pyfuse3_build import notice
 from vsite.fs.storefiles import MAX_OPEN
@@ -70,7 +70,7 @@ def _store_files(cache: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("mode", list(FS_MODES))
-def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):  # noqa: F811
+def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
     require_fs_mode(mode)
     env = dict(shared_env, VSITE_LINKS="0")
     env.pop("VSITE_FS_NO_OPEN", None)
@@ -78,7 +78,7 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         env["VSITE_FS_NO_OPEN"] = FS_MODES[mode]
     target = tmp_path / "site-packages"
     try:
-        done = run("mount", "--offline", DEMO_LOCK, target, env=env)
+        done = vsite("mount", "--offline", DEMO_LOCK, target, env=env)
         assert done.returncode == 0, done.stderr
         # the build's missing fast paths (none with +vsite2), not the switch, make the notice
         assert [line for line in done.stderr.splitlines() if " off (" in line] == ([notice()] if notice() else [])
@@ -104,16 +104,16 @@ def test_warm_import_requests_and_bytes(shared_env, demo_cache, tmp_path, mode):
         assert len(files) > MAX_OPEN  # more files than the daemon keeps store fds open for
         for rel, path in files.items():
             assert (target / rel).read_bytes() == path.read_bytes(), rel
-        assert run("unmount", target, env=env).returncode == 0
+        assert vsite("unmount", target, env=env).returncode == 0
     finally:
         force_unmount(str(target))
 
 
-def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, tmp_path):  # noqa: F811
+def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, tmp_path):
     env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_") and k != "VSITE_LINKS"}
     target = tmp_path / "site-packages"
     try:
-        done = run("mount", "--offline", DEMO_LOCK, target, env=env)
+        done = vsite("mount", "--offline", DEMO_LOCK, target, env=env)
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""  # links on, every fast path on: nothing to say
         record = registry.read_record(str(target))
@@ -133,7 +133,7 @@ def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, 
         files = {rel: path for rel, path in _store_files(demo_cache).items() if not rel.endswith(".dist-info/RECORD")}
         for rel, path in files.items():
             assert (target / rel).read_bytes() == path.read_bytes(), rel
-        assert run("unmount", target, env=env).returncode == 0
+        assert vsite("unmount", target, env=env).returncode == 0
     finally:
         force_unmount(str(target))
 
@@ -148,7 +148,7 @@ runpy.run_module("vsite", run_name="__main__")
 """
 
 
-def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):  # noqa: F811
+def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):
     env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")} | {"VSITE_LINKS": "0"}
     target = tmp_path / "site-packages"
     try:
@@ -167,6 +167,6 @@ def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):  #
         stats = mountpoint.fresh_stats(record)
         assert stats["zero_message_open"] is False and stats["cache_symlinks"] is False
         assert stats["pyfuse3"] == "3.5.0"
-        assert run("unmount", target, env=env).returncode == 0
+        assert vsite("unmount", target, env=env).returncode == 0
     finally:
         force_unmount(str(target))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from runhelp import DEMO_LOCK
 from vsite.errors import LockError
 from vsite.lock import PyLock, UvLock, load_lock
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 
 PYLOCK = """lock-version = "1.0"
 created-by = "test"
@@ -31,7 +31,7 @@ directory = { path = "src/local", editable = true }
 
 
 def test_demo_uv_lock_records():
-    lock = load_lock(DEMO)
+    lock = load_lock(DEMO_LOCK)
     assert isinstance(lock, UvLock)
     assert (lock.version, lock.revision, lock.requires_python) == (1, 5, ">=3.11")
     rich = lock.by_name["rich"][0]
@@ -39,7 +39,7 @@ def test_demo_uv_lock_records():
     assert [d.name for d in rich.dependencies] == ["markdown-it-py", "pygments"]
     assert rich.wheels[0].sha256 and rich.wheels[0].size and rich.sdist.filename == "rich-15.0.0.tar.gz"
     root = lock.by_name["vsite-demo"][0]
-    assert root.source.kind == "virtual" and root.source.path == str(DEMO.parent)
+    assert root.source.kind == "virtual" and root.source.path == str(DEMO_LOCK.parent)
     with pytest.raises(AttributeError):
         rich.version = "0"  # records are immutable
 
@@ -59,12 +59,12 @@ def test_format_chosen_by_content_for_other_names(tmp_path):
     path = tmp_path / "env.lock"
     path.write_text(PYLOCK)
     assert isinstance(load_lock(path), PyLock)
-    path.write_text(DEMO.read_text())
+    path.write_text(DEMO_LOCK.read_text())
     assert isinstance(load_lock(path), UvLock)
 
 
 def _demo_with(old: str, new: str) -> str:
-    text = DEMO.read_text()
+    text = DEMO_LOCK.read_text()
     assert old in text
     return text.replace(old, new, 1)
 
@@ -105,7 +105,7 @@ def test_missing_lock_file(tmp_path):
 
 def _uv_locks() -> list[Path]:
     here = Path(__file__).resolve().parent
-    return [DEMO, here / "data" / "workspace" / "uv.lock", here / "data" / "conflicts" / "uv.lock"]
+    return [DEMO_LOCK, here / "data" / "workspace" / "uv.lock", here / "data" / "conflicts" / "uv.lock"]
 
 
 @pytest.mark.parametrize("path", _uv_locks(), ids=lambda p: p.parent.name)
@@ -130,7 +130,7 @@ def test_wheel_block_fast_path_leaves_other_shapes_to_tomllib():
 
 
 def test_toml_error_names_the_real_line(tmp_path):
-    text = DEMO.read_text()
+    text = DEMO_LOCK.read_text()
     path = tmp_path / "uv.lock"
     path.write_text(text + "broken = \n")
     with pytest.raises(LockError, match=f"line {text.count(chr(10)) + 1}"):

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from fusetools import force_unmount, in_proc_mounts, require_fuse
 from lockmutate import mutate_doc, mutated_text, to_toml
-from reliab import FULL, assert_one_line_error, make_env_wheels, record, scale, vsite, write_pylock
+from reliab import FULL, assert_one_line_error, make_env_wheels, record, scale, write_pylock
+from runhelp import DEMO_LOCK, vsite
 from vsite.cli import main
 from vsite.fs import registry
 from vsite.plan import PlanItem
@@ -30,7 +31,6 @@ from vsite.store.index import read_summary
 from vsite.store import Store
 
 HERE = Path(__file__).resolve().parent
-DEMO_LOCK = HERE.parent / "examples" / "demo" / "uv.lock"
 WORKSPACE = HERE / "data" / "workspace"
 KINDS = {"wheel", "sdist", "git", "directory", "editable", "virtual"}
 HANG = 120  # seconds one command may take before it counts as a hang

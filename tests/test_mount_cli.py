@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runhelp import DEMO_LOCK, vsite
 from tests.fusetools import force_unmount, in_proc_mounts, mounted, require_fuse, wait_gone
 from tests.memview import MemoryView
 from vsite.fs import registry
@@ -19,8 +20,6 @@ from vsite.store import Store
 
 pytestmark = pytest.mark.fuse
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_LOCK = ROOT / "examples/demo/uv.lock"
 DEMO_MODULES = ["rich", "rich.console", "click", "attr", "six", "idna", "packaging.version", "pygments"]
 
 
@@ -31,14 +30,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))  # no wheels borrowed from uv's cache
     return dict(os.environ)
-
-
-def vsite(*args: str, env: dict, check: int | None = 0) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "vsite", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=600)
-    if check is not None:
-        assert done.returncode == check, done.stderr
-    return done
 
 
 def one_line_error(done: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -93,23 +84,23 @@ def test_mount_on_a_mounted_target(env, tmp_path):
 
 
 def test_status_and_unmount(env, tmp_path):
-    assert vsite("status", env=env).stdout.strip() == "no vsite mounts"
+    assert vsite("status", env=env, check=0).stdout.strip() == "no vsite mounts"
     target = tmp_path / "mnt"
     with mounted(MemoryView({"a": b"1"}), target, packages=7, lock="/x/uv.lock", conflicts=["p: a over b"]) as pid:
         (target / "a").read_bytes()
-        out = vsite("status", "--conflicts", env=env).stdout
+        out = vsite("status", "--conflicts", env=env, check=0).stdout
         first = out.splitlines()[0]
         for word in (str(target), "mounted", f"pid {pid}", "7 packages", "1 files served", "/x/uv.lock"):
             assert word in first, out
         assert "conflict: p: a over b" in out
         elsewhere = env | {"VSITE_RUNTIME_DIR": str(tmp_path / "other-runtime")}
-        assert str(target) not in vsite("status", env=elsewhere).stdout
-        assert f"{target}  unregistered" in vsite("status", "--all", env=elsewhere).stdout
-        vsite("unmount", target, env=env)
+        assert str(target) not in vsite("status", env=elsewhere, check=0).stdout
+        assert f"{target}  unregistered" in vsite("status", "--all", env=elsewhere, check=0).stdout
+        vsite("unmount", target, env=env, check=0)
         assert not in_proc_mounts(str(target))
         assert wait_gone(pid)
-        assert vsite("status", env=env).stdout.strip() == "no vsite mounts"
-        assert str(target) not in vsite("status", "--all", env=env).stdout
+        assert vsite("status", env=env, check=0).stdout.strip() == "no vsite mounts"
+        assert str(target) not in vsite("status", "--all", env=env, check=0).stdout
         one_line_error(vsite("unmount", target, env=env, check=None), 1, "not a vsite mount")
 
 
@@ -118,8 +109,8 @@ def test_unmount_after_daemon_killed(env, tmp_path):
     with mounted(MemoryView({"a": b"1"}), target) as pid:
         os.kill(pid, signal.SIGKILL)
         assert wait_gone(pid)
-        assert "dead-daemon" in vsite("status", env=env).stdout
-        vsite("unmount", target, env=env)
+        assert "dead-daemon" in vsite("status", env=env, check=0).stdout
+        vsite("unmount", target, env=env, check=0)
         assert not in_proc_mounts(str(target))
         assert registry.records() == []
 
@@ -157,7 +148,7 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
     require_fuse()
     target = tmp_path / "venv"
     try:
-        done = vsite("mount", DEMO_LOCK, target, "--venv", env=env)
+        done = vsite("mount", DEMO_LOCK, target, "--venv", env=env, check=0)
         assert "mounted" in done.stdout
         python = target / "bin/python"
         code = f"import {', '.join(DEMO_MODULES)}, sys; print(sys.prefix); print(rich.__file__)"
@@ -175,13 +166,13 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
         reference = subprocess.run([sys.executable, "-m", "pip", "--python", str(uv_venv / "bin/python"), "list",
                                     "--format=json"], capture_output=True, text=True, check=True).stdout
         assert json.loads(listed) == json.loads(reference)
-        status = vsite("status", env=env).stdout
+        status = vsite("status", env=env, check=0).stdout
         assert str(target) in status and "mounted" in status and "venv" in status
         record = registry.read_record(str(target))
         store = Store()
         pins = [(u.pid, set(u.keys)) for u in usage.live_pins(store)]
         assert pins == [(record.pid, set(record.wheels))] and len(record.wheels) == record.packages == 9
-        vsite("unmount", target, env=env)
+        vsite("unmount", target, env=env, check=0)
         assert usage.live_pins(store) == []
         assert not in_proc_mounts(str(target))
         assert wait_gone(record.pid)
@@ -194,7 +185,7 @@ def test_demo_lock_as_a_venv(env, tmp_path, uv_venv):
 @pytest.mark.slow
 def test_concurrent_mounts_of_one_target(env, tmp_path):
     require_fuse()
-    vsite("fetch", DEMO_LOCK, env=env)
+    vsite("fetch", DEMO_LOCK, env=env, check=0)
     target = tmp_path / "site-packages"
     cmd = [sys.executable, "-m", "vsite", "mount", str(DEMO_LOCK), str(target)]
     try:
@@ -205,7 +196,7 @@ def test_concurrent_mounts_of_one_target(env, tmp_path):
         assert all("already a vsite mount" in err for code, err in results if code)
         with open("/proc/mounts") as table:
             assert sum(line.split()[1] == str(target) for line in table) == 1
-        vsite("unmount", target, env=env)
+        vsite("unmount", target, env=env, check=0)
         assert not in_proc_mounts(str(target))
     finally:
         force_unmount(str(target))
@@ -218,7 +209,7 @@ def test_demo_lock_site_packages_matches_uv(env, tmp_path, uv_venv):
     require_fuse()
     target = tmp_path / "site-packages"
     try:
-        vsite("mount", DEMO_LOCK, target, env=env)
+        vsite("mount", DEMO_LOCK, target, env=env, check=0)
         reference = next((uv_venv / "lib").glob("python3*/site-packages"))
 
         def files(root: Path) -> set[str]:
@@ -237,7 +228,7 @@ def test_demo_lock_site_packages_matches_uv(env, tmp_path, uv_venv):
                 assert (target / rel).read_bytes() == (reference / rel).read_bytes(), rel
         code = f"import {', '.join(DEMO_MODULES)}"
         subprocess.run(["python3", "-c", code], env=os.environ | {"PYTHONPATH": str(target)}, check=True)
-        vsite("unmount", target, env=env)
+        vsite("unmount", target, env=env, check=0)
         assert not in_proc_mounts(str(target))
     finally:
         force_unmount(str(target))

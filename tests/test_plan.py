@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from planhelp import fake_target, names
+from runhelp import DEMO_LOCK
 from vsite.errors import PlanError
 from vsite.plan import PlanOptions, make_plan
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 REG = 'source = { registry = "https://pypi.org/simple" }'
 
 
@@ -81,7 +81,7 @@ def lock(tmp_path: Path) -> Path:
 
 
 def test_demo_lock_all_wheels():
-    plan = make_plan(DEMO, fake_target())
+    plan = make_plan(DEMO_LOCK, fake_target())
     got = names(plan)
     assert got["vsite-demo"][1] == "virtual"
     assert got["rich"] == ("15.0.0", "wheel", "rich-15.0.0-py3-none-any.whl")
@@ -167,7 +167,7 @@ def test_default_groups_from_pyproject(lock, setting, present, absent):
 
 
 def test_virtual_member_listed_but_not_requested():
-    (root,) = [i for i in make_plan(DEMO, fake_target()).items if i.kind == "virtual"]
+    (root,) = [i for i in make_plan(DEMO_LOCK, fake_target()).items if i.kind == "virtual"]
     assert root.name == "vsite-demo" and not root.requested and "direct_url" not in root.source
 
 

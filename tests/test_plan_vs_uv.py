@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from planhelp import fake_target
+from planhelp import fake_target, other_pythons
 from uvprojects import virtual_root_workspace, workspace
 from vsite.errors import PlanError
 from vsite.plan import PlanOptions, make_plan
@@ -74,16 +74,6 @@ VROOT_CASES = {
     "only-docs": (["--only-group", "docs"], PlanOptions(only_groups=("docs",))),
     "member": (["--package", "beta"], PlanOptions(packages=("beta",))),
 }
-
-
-def _other_pythons() -> list[str]:
-    """Other CPythons >= 3.10 installed here (pyenv or system), by path; none is fine."""
-    found = []
-    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1*/bin/python3")) +
-                       glob.glob("/usr/bin/python3.1[0-9]")):
-        if os.path.realpath(path) != os.path.realpath(sys.executable) and os.access(path, os.X_OK):
-            found.append(path)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +167,7 @@ def test_virtual_root_workspace_matches_uv_sync(projects, case):
     assert_same(make_plan(_export_pylock(root, case, flags), target, PlanOptions()), installed)
 
 
-@pytest.mark.parametrize("python", _other_pythons() or [pytest.param(None, marks=pytest.mark.skip(
+@pytest.mark.parametrize("python", [path for path, _ in other_pythons()] or [pytest.param(None, marks=pytest.mark.skip(
     reason="no other CPython >= 3.10 on this machine (pyenv/system); markers by version are still covered "
            "by the fake-target test"))])
 @pytest.mark.parametrize("case", ["default", "everything"])

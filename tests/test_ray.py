@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from runhelp import DEMO_LOCK, ROOT
 from vsite.plan.options import PlanOptions
 from vsite.ray import runtime_env
 from vsite.ray.spec import EnvSpec, check, uri
 
-ROOT = Path(__file__).resolve().parent.parent
 RAY_LOCK = ROOT / "examples" / "ray" / "uv.lock"
-DEMO_LOCK = ROOT / "examples" / "demo" / "uv.lock"
 
 
 @pytest.mark.parametrize(
@@ -42,7 +41,7 @@ def test_bad_fields_are_refused_naming_the_key(config, message):
 def require_ray() -> None:
     """Skip without the ray extra, saying so; in CI (CI=true) the Ray tests must run, so fail."""
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401 - only whether it imports
     except ImportError:
         if os.environ.get("CI") == "true":
             pytest.fail("the ray extra must be installed in CI (make test installs .[test,bench,ray])")

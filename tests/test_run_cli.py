@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fusetools import force_unmount
-from runhelp import DEMO_LOCK, IMPORTS, daemons_started, demo_cache, run, shared_env, shared_mounts, vsite_cmd, wait_until  # noqa: F401
+from runhelp import DEMO_LOCK, IMPORTS, daemon_pids, daemons_started, shared_mounts, vsite, vsite_cmd, wait_until
 from vsite.fs import registry
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network]
@@ -31,12 +31,15 @@ def test_32_concurrent_runs_share_one_daemon(shared_env):
     prefixes = {out.strip() for _, out, _ in results}
     assert len(prefixes) == 1 and prefixes.pop().startswith(shared_env["VSITE_RUNTIME_DIR"])
     assert daemons_started(shared_env) == 1
-    assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
+    # The end, as documented (vsite.fs.daemon): the daemon unmounts, removes its record and exits.
+    [daemon] = daemon_pids(shared_env)
+    assert wait_until(lambda: not registry.pid_alive(daemon), GRACE + 10)
+    assert not shared_mounts(shared_env)
     assert registry.records() == []
 
 
 def test_exit_status_and_signals_reach_cmd(shared_env, tmp_path):
-    assert run("run", DEMO_LOCK, "--", "sh", "-c", "exit 7", env=shared_env).returncode == 7
+    assert vsite("run", DEMO_LOCK, "--", "sh", "-c", "exit 7", env=shared_env).returncode == 7
     # CMD replaces vsite: same pid, its own signal handler, its own exit status
     script = ("import os, signal, sys, time\n"
               "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
@@ -55,7 +58,7 @@ def test_exit_status_and_signals_reach_cmd(shared_env, tmp_path):
     killed.send_signal(signal.SIGINT)
     assert killed.wait(timeout=30) == -signal.SIGINT  # Python's own KeyboardInterrupt exit: dies of SIGINT
     assert "KeyboardInterrupt" in killed.stderr.read()
-    missing = run("run", DEMO_LOCK, "--", "no-such-command-xyz", env=shared_env)
+    missing = vsite("run", DEMO_LOCK, "--", "no-such-command-xyz", env=shared_env)
     assert missing.returncode == 127 and "no-such-command-xyz" in missing.stderr
     assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
 
@@ -76,13 +79,13 @@ def test_kill_9_of_the_last_lease_unmounts_within_grace(shared_env):
 def test_a_lease_during_grace_keeps_the_mount(shared_env):
     shared_env["VSITE_GRACE"] = "30"
     try:
-        assert run("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env).returncode == 0
+        assert vsite("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env).returncode == 0
         assert len(shared_mounts(shared_env)) == 1  # within the grace period
-        assert run("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env).returncode == 0
+        assert vsite("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env).returncode == 0
         assert daemons_started(shared_env) == 1
     finally:
         for point in shared_mounts(shared_env):
-            assert run("unmount", point, env=shared_env).returncode == 0
+            assert vsite("unmount", point, env=shared_env).returncode == 0
 
 
 @pytest.mark.slow
@@ -99,7 +102,7 @@ def test_grace_zero_back_to_back_runs_never_fail(shared_env):
 
 def test_dead_daemon_is_replaced(shared_env):
     shared_env["VSITE_GRACE"] = "30"
-    done = run("mount", "--shared", DEMO_LOCK, "--name", "keep", env=shared_env)
+    done = vsite("mount", "--shared", DEMO_LOCK, "--name", "keep", env=shared_env)
     assert done.returncode == 0, done.stderr
     venv = done.stdout.strip()
     record = registry.read_record(venv)
@@ -109,7 +112,7 @@ def test_dead_daemon_is_replaced(shared_env):
         with pytest.raises(OSError) as dead:
             os.statvfs(venv)
         assert dead.value.errno in (errno.ENOTCONN, errno.ECONNABORTED)
-        again = run("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env)
+        again = vsite("run", DEMO_LOCK, "--", "python", "-c", IMPORTS, env=shared_env)
         assert again.returncode == 0, again.stderr
         assert registry.read_record(venv).pid != record.pid
     finally:
@@ -119,17 +122,17 @@ def test_dead_daemon_is_replaced(shared_env):
 def test_pid_and_named_leases(shared_env):
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        done = run("mount", "--shared", DEMO_LOCK, "--pid", holder.pid, env=shared_env)
+        done = vsite("mount", "--shared", DEMO_LOCK, "--pid", holder.pid, env=shared_env)
         assert done.returncode == 0, done.stderr
         venv = done.stdout.strip()
         assert os.path.exists(os.path.join(venv, "bin", "python"))
-        named = run("mount", "--shared", DEMO_LOCK, "--name", "job-1", env=shared_env)
+        named = vsite("mount", "--shared", DEMO_LOCK, "--name", "job-1", env=shared_env)
         assert named.stdout.strip() == venv
         holder.kill()
         holder.wait()
         time.sleep(GRACE + 1)
         assert shared_mounts(shared_env) == [venv]  # the named lease still holds it
-        released = run("release", "--name", "job-1", env=shared_env)
+        released = vsite("release", "--name", "job-1", env=shared_env)
         assert released.returncode == 0 and venv in released.stdout
         assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 2 + 8)
     finally:
@@ -148,7 +151,7 @@ def test_pid_and_named_leases(shared_env):
     ],
 )
 def test_usage_errors(shared_env, args, words):
-    done = run(*args, env=shared_env)
+    done = vsite(*args, env=shared_env)
     assert done.returncode == 2
     for word in words:
         assert word in done.stderr
@@ -157,7 +160,7 @@ def test_usage_errors(shared_env, args, words):
 
 def test_bad_grace_is_one_line(shared_env):
     shared_env["VSITE_GRACE"] = "soon"
-    done = run("run", DEMO_LOCK, "--", "true", env=shared_env)
+    done = vsite("run", DEMO_LOCK, "--", "true", env=shared_env)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["vsite: VSITE_GRACE must be a number of seconds, not 'soon'"]
 
@@ -165,13 +168,13 @@ def test_bad_grace_is_one_line(shared_env):
 def test_a_daemon_started_from_cmd_does_not_hold_cmd_lease(shared_env):
     """CMD starts another environment's daemon: that daemon must not inherit CMD's lease connection."""
     inner = " ".join(vsite_cmd("mount", "--shared", DEMO_LOCK, "--no-dev", "--name", "inner"))
-    done = run("run", DEMO_LOCK, "--", "sh", "-c", inner, env=shared_env)
+    done = vsite("run", DEMO_LOCK, "--", "sh", "-c", inner, env=shared_env)
     assert done.returncode == 0, done.stderr
     inner_venv = done.stdout.strip()
     try:
         assert wait_until(lambda: shared_mounts(shared_env) == [inner_venv], GRACE + 2 + 8)
     finally:
-        run("release", "--name", "inner", env=shared_env)
+        vsite("release", "--name", "inner", env=shared_env)
     assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
 
 
@@ -179,7 +182,7 @@ def test_joining_a_live_mount_imports_no_heavy_module(shared_env):
     """A join imports neither click nor the daemon's or the store's machinery (python -X importtime)."""
     shared_env["VSITE_GRACE"] = "30"
     try:
-        assert run("run", DEMO_LOCK, "--", "true", env=shared_env).returncode == 0  # starts the mount
+        assert vsite("run", DEMO_LOCK, "--", "true", env=shared_env).returncode == 0  # starts the mount
         done = subprocess.run([*vsite_cmd("run", DEMO_LOCK, "--", "true")[:1], "-X", "importtime",
                                *vsite_cmd("run", DEMO_LOCK, "--", "true")[1:]],
                               env=shared_env, capture_output=True, text=True, timeout=60)
@@ -191,4 +194,4 @@ def test_joining_a_live_mount_imports_no_heavy_module(shared_env):
         assert heavy == set()
     finally:
         for point in shared_mounts(shared_env):
-            run("unmount", point, env=shared_env)
+            vsite("unmount", point, env=shared_env)

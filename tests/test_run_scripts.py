@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, in_proc_mounts
-from runhelp import DEMO_LOCK, IMPORTS, ROOT, demo_cache, run, shared_env, shared_mounts, wait_until  # noqa: F401
+from runhelp import DEMO_LOCK, IMPORTS, ROOT, shared_mounts, vsite, wait_until
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network]
 
@@ -67,7 +67,7 @@ def test_slurm_prolog_mounts_and_epilog_releases(script_env):
     [venv] = shared_mounts(script_env)
     time.sleep(GRACE + 1)
     assert shared_mounts(script_env) == [venv]  # held for the job, not by a process
-    job = run("run", DEMO_LOCK, "--python", python, "--", "python", "-c", f"{IMPORTS}; import sys; print(sys.prefix)",
+    job = vsite("run", DEMO_LOCK, "--python", python, "--", "python", "-c", f"{IMPORTS}; import sys; print(sys.prefix)",
               env=script_env)
     assert job.stdout.strip() == venv
     done = subprocess.run([str(MOUNT / "slurm/epilog.sh")], env=slurm, capture_output=True, text=True, timeout=60)

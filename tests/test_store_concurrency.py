@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
+from runhelp import DEMO_LOCK as DEMO
 from vsite.store import Store
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "uv.lock"
 FETCH = [sys.executable, "-m", "vsite", "fetch", str(DEMO), "--python", sys.executable, "--jobs", "4"]
 
 ALL = ("attrs", "click", "idna", "markdown-it-py", "mdurl", "packaging", "pygments", "rich", "six")

@@ -202,11 +202,11 @@ def nobody_store(target):
     # imported before the fork: the child (nobody) cannot read this interpreter's stdlib under /root
     import encodings.cp437  # noqa: F401  (zipfile's member names)
     import py_compile  # noqa: F401
-    import vsite.store.build  # noqa: F401
-    import vsite.store.download  # noqa: F401
-    import vsite.store.fetch  # noqa: F401
-    import vsite.store.maintenance  # noqa: F401
-    import vsite.store.unpack  # noqa: F401
+    import vsite.store.build
+    import vsite.store.download
+    import vsite.store.fetch
+    import vsite.store.maintenance
+    import vsite.store.unpack
     import vsite.store.uvcache  # noqa: F401
 
     exe = unprivileged_python()

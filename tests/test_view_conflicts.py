@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from viewsupport import fetched, item_for, plan_of
-from viewwheels import make_wheel
+from wheelmaker import make_wheel
 from vsite.target import probe
 from vsite.view import Conflict, build_view
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from viewsupport import fetched, item_for, materialize, plan_of
-from viewwheels import make_wheel
+from wheelmaker import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.nodes import LinkNode

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from viewsupport import fetched, item_for, materialize, materialize_dir, plan_of
-from viewwheels import make_wheel
+from wheelmaker import make_wheel
 from vsite.target import probe
 from vsite.view import build_view
 from vsite.view.scripts import EntryPoint, launcher, rewrite_script, shebang
@@ -62,7 +62,7 @@ def test_bin_and_record_match_uv_pip_install(tmp_path, monkeypatch, dirname):
     for path in compared:
         value = theirs[path]
         if path.endswith("/RECORD"):
-            value = (b"".join(l for l in value[0].splitlines(True) if b"uv_cache.json" not in l), value[1])
+            value = (b"".join(line for line in value[0].splitlines(True) if b"uv_cache.json" not in line), value[1])
         assert ours[path] == value, path
     if len(str(venv)) > 124 or " " in str(venv):
         assert ours["bin/sp-attr"][0].startswith(b"#!/bin/sh\n'''exec' ")

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from viewsupport import fetched, item_for, materialize, plan_of
-from viewwheels import make_corpus, make_wheel
+from viewwheels import make_corpus
+from wheelmaker import make_wheel
 from vsite.errors import StoreError
 from vsite.store import Store
 from vsite.target import probe

@@ -14,8 +14,9 @@ import io
 import os
 import subprocess
 import tarfile
-import zipfile
 from pathlib import Path
+
+from wheelmaker import make_wheel
 
 MDURL_WHEEL = (
     "https://files.pythonhosted.org/packages/b3/38/89ba8ad64ae25be8de66a6d463314cf1eb366222074cfda9ee839c56a4b4/"
@@ -39,20 +40,8 @@ def flit_project(root: Path, name: str, deps: list[str] = (), extra: str = "") -
 
 
 def handmade_wheel(directory: Path, name: str = "handmade", version: str = "1.0") -> Path:
-    """A minimal valid py3-none-any wheel written with zipfile (no build needed)."""
-    path = directory / f"{name}-{version}-py3-none-any.whl"
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}.py": "VALUE = 1\n",
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as zf:
-        for n, text in files.items():
-            zf.writestr(n, text)
-        zf.writestr(f"{info}/RECORD", record)
-    return path
+    """A minimal valid py3-none-any wheel (no build needed)."""
+    return make_wheel(directory, name, version, {f"{name}.py": "VALUE = 1\n"})
 
 
 def handmade_sdist(directory: Path, work: Path, name: str = "sdistpkg") -> Path:

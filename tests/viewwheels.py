@@ -1,73 +1,10 @@
-"""Craft small wheels in tests with zipfile, so view tests need no index.
-
-Each wheel is described by its files (``{path-in-wheel: bytes}``); METADATA,
-WHEEL, entry_points.txt and RECORD are generated so uv and the store accept it.
-"""
+"""A corpus of small wheels for the view tests (made by wheelmaker.make_wheel), so they need no index."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import io
-import zipfile
 from pathlib import Path
 
-
-def record_hash(data: bytes) -> str:
-    digest = hashlib.sha256(data).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def make_wheel(
-    out_dir: Path,
-    name: str,
-    version: str,
-    files: dict[str, bytes | str],
-    *,
-    entry_points: dict[str, dict[str, str]] | None = None,
-    requires: tuple[str, ...] = (),
-    root_is_purelib: bool = True,
-    tag: str = "py3-none-any",
-    modes: dict[str, int] | None = None,
-) -> Path:
-    """Write ``<name>-<version>-<tag>.whl`` into ``out_dir`` and return its path.
-
-    ``modes`` gives unix permission bits for some files (e.g. 0o755 for scripts).
-    """
-    dist = name.replace("-", "_")
-    dist_info = f"{dist}-{version}.dist-info"
-    contents: dict[str, bytes] = {
-        path: data.encode() if isinstance(data, str) else data for path, data in files.items()
-    }
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
-    contents[f"{dist_info}/METADATA"] = metadata.encode()
-    contents[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: vsite-tests\n"
-        f"Root-Is-Purelib: {'true' if root_is_purelib else 'false'}\nTag: {tag}\n"
-    ).encode()
-    if entry_points:
-        text = ""
-        for group, items in entry_points.items():
-            text += f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n"
-        contents[f"{dist_info}/entry_points.txt"] = text.encode()
-    record_path = f"{dist_info}/RECORD"
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerows([(p, record_hash(d), len(d)) for p, d in contents.items()])
-    writer.writerow((record_path, "", ""))
-    contents[record_path] = out.getvalue().encode()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wheel_path = out_dir / f"{dist}-{version}-{tag}.whl"
-    modes = modes or {}
-    with zipfile.ZipFile(wheel_path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in contents.items():
-            info = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = (0o100000 | modes.get(path, 0o644)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    return wheel_path
+from wheelmaker import make_wheel
 
 
 def make_corpus(out_dir: Path) -> dict[str, Path]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import stat
 import tomllib
 import zipfile
 from pathlib import Path
 
+from runhelp import DEMO_LOCK
 from vsite.plan.model import Artifact, Plan, PlanItem
 from vsite.store.layout import LAYOUT_VERSION
 
@@ -21,50 +24,71 @@ def make_wheel(
     directory: Path,
     name: str = "demo_pkg",
     version: str = "1.0",
-    files: dict[str, bytes] | None = None,
+    files: dict[str, bytes | str] | None = None,
     *,
-    entry_points: str | None = None,
+    entry_points: str | dict[str, dict[str, str]] | None = None,
+    requires: tuple[str, ...] = (),
     executables: tuple[str, ...] = (),
+    modes: dict[str, int] | None = None,
+    tag: str = "py3-none-any",
     extra_members: list[tuple[zipfile.ZipInfo | str, bytes]] = (),
     record_overrides: dict[str, bytes] | None = None,
     unrecorded: tuple[str, ...] = (),
     root_is_purelib: bool = True,
 ) -> Path:
-    """Write ``<name>-<version>-py3-none-any.whl`` into ``directory``.
+    """Write ``<name>-<version>-<tag>.whl`` into ``directory`` (created if missing); the one wheel
+    maker of the tests, for well-formed wheels and for deliberately broken ones.
 
-    ``files`` maps archive paths to contents (RECORD lists them);
+    ``files`` maps archive paths to contents, bytes or text (RECORD lists them);
+    METADATA (with ``requires`` as Requires-Dist), WHEEL and entry_points.txt
+    are generated; ``entry_points`` is the file's text or ``{group: {name: ref}}``.
+    ``executables`` get mode 0o755, ``modes`` any unix permission bits.
     ``record_overrides`` lists a path in RECORD with the hash of other bytes;
     ``extra_members`` are written raw after the normal ones and listed in RECORD
     by name (so only the property under test is wrong); ``unrecorded`` names
     members left out of RECORD.
     """
-    files = dict(files if files is not None else {f"{name}/__init__.py": b"VALUE = 1\n"})
-    dist_info = f"{name}-{version}.dist-info"
-    files[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    files[f"{dist_info}/WHEEL"] = (
+    dist = name.replace("-", "_")
+    contents: dict[str, bytes] = {
+        path: data.encode() if isinstance(data, str) else data
+        for path, data in (files if files is not None else {f"{dist}/__init__.py": b"VALUE = 1\n"}).items()
+    }
+    dist_info = f"{dist}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
+    contents[f"{dist_info}/METADATA"] = metadata.encode()
+    contents[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: wheelmaker\n"
-        f"Root-Is-Purelib: {'true' if root_is_purelib else 'false'}\nTag: py3-none-any\n"
+        f"Root-Is-Purelib: {'true' if root_is_purelib else 'false'}\nTag: {tag}\n"
     ).encode()
+    if isinstance(entry_points, dict):
+        entry_points = "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n"
+            for group, items in entry_points.items()
+        )
     if entry_points:
-        files[f"{dist_info}/entry_points.txt"] = entry_points.encode()
+        contents[f"{dist_info}/entry_points.txt"] = entry_points.encode()
     overrides = record_overrides or {}
     rows = []
-    for path, data in files.items():
+    for path, data in contents.items():
         if path in unrecorded:
             continue
         shown = overrides.get(path, data)
-        rows.append(f"{path},{record_hash(shown)},{len(shown)}")
+        rows.append((path, record_hash(shown), len(shown)))
     for info, data in extra_members:
         member = info.filename if isinstance(info, zipfile.ZipInfo) else info
-        rows.append(f"{member},{record_hash(data)},{len(data)}")
-    rows.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(rows) + "\n").encode()
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+        rows.append((member, record_hash(data), len(data)))
+    rows.append((f"{dist_info}/RECORD", "", ""))
+    record = io.StringIO()
+    csv.writer(record, lineterminator="\n").writerows(rows)  # quotes a path with a comma, as installers do
+    contents[f"{dist_info}/RECORD"] = record.getvalue().encode()
+    modes = {**dict.fromkeys(executables, 0o755), **(modes or {})}
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / f"{dist}-{version}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
+        for path, data in contents.items():
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
-            mode = 0o755 if path in executables else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.external_attr = (stat.S_IFREG | modes.get(path, 0o644)) << 16
             info.create_system = 3
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
@@ -115,7 +139,6 @@ def store_snapshot(root: Path) -> list[str]:
     )
 
 
-DEMO_LOCK = Path(__file__).parent.parent / "examples" / "demo" / "uv.lock"
 SMALL = ("six", "mdurl", "idna", "attrs")
 
 
@@ -155,34 +178,6 @@ def entry_state(entry: Path) -> dict[str, tuple]:
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else None
             state[os.path.relpath(path, entry)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_mtime_ns, digest)
     return state
-
-
-def other_interpreter(mine: str) -> str | None:
-    """A CPython (>= 3.10, as vsite's probe needs) on this machine whose cache tag is not ``mine``:
-    on PATH, or installed by pyenv; the newest first."""
-    import glob
-    import os
-    import shutil
-    import subprocess
-
-    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-
-    def minor(exe: str) -> int:
-        tail = os.path.basename(exe).removeprefix("python3.")
-        return int(tail) if tail.isdigit() else -1
-
-    found = [shutil.which(f"python3.{m}") for m in range(20, 9, -1)]
-    found += glob.glob(os.path.join(pyenv, "versions", "3.*", "bin", "python3.[0-9]*"))
-    candidates = sorted((exe for exe in found if exe and minor(exe) >= 10), key=minor, reverse=True)
-    for exe in candidates:
-        try:
-            proc = subprocess.run([exe, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
-                                  capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue  # e.g. a pyenv shim of a version that is not selected
-        if proc.returncode == 0 and proc.stdout.strip() not in ("", mine):
-            return exe
-    return None
 
 
 def as_user(fn, uid: int = 65534, gid: int = 65534) -> None:

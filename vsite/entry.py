@@ -44,7 +44,7 @@ def _fast_run(argv: list[str]) -> None:
         plan, _ = cached_plan(lock, python)
         env = SharedEnv(env_key(plan))
         sock = client.lease(env, f"hold {os.getpid()}")
-    except Exception:  # noqa: BLE001 - the CLI path redoes this and reports the error properly
+    except Exception:  # any failure: the CLI path redoes this and reports the error properly
         return
     if sock is None:
         return

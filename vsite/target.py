@@ -27,6 +27,8 @@ _PROBE = r"""
 import json, sys, sysconfig
 sys.path.insert(0, sys.argv[1])
 from packaging import markers, tags
+scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"
+root = {"base": "/", "platbase": "/"}
 json.dump({
     "executable": sys.executable,
     "version": list(sys.version_info[:3]),
@@ -38,8 +40,8 @@ json.dump({
     "base_prefix": sys.base_prefix,
     "base_executable": getattr(sys, "_base_executable", sys.executable),
     "abiflags": getattr(sys, "abiflags", ""),
-    "purelib": sysconfig.get_path("purelib", "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix", vars={"base": "/", "platbase": "/"}),
-    "scripts": sysconfig.get_path("scripts", "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix", vars={"base": "/", "platbase": "/"}),
+    "purelib": sysconfig.get_path("purelib", scheme, vars=root),
+    "scripts": sysconfig.get_path("scripts", scheme, vars=root),
     "include": sysconfig.get_path("include"),
 }, sys.stdout)
 """
@@ -52,8 +54,8 @@ class Target:
     """What vsite needs to know about one interpreter, read from it once.
 
     ``executable`` is ``sys.executable`` as the interpreter reports it (a pyenv
-    shim resolves to the real binary); the venv's ``bin/python`` points at it. ``tags`` are in the interpreter's priority
-    order (best first), as ``packaging.tags.sys_tags()`` yields them there.
+    shim resolves to the real binary); the venv's ``bin/python`` points at it. ``tags`` are in the
+    interpreter's priority order (best first), as ``packaging.tags.sys_tags()`` yields them there.
     """
 
     executable: str
@@ -96,7 +98,7 @@ class Target:
     def from_json(cls, data: dict) -> "Target":
         return cls(
             executable=data["executable"],
-            version=tuple(data["version"]),  # type: ignore[arg-type]
+            version=tuple(data["version"]),
             implementation=data["implementation"],
             cache_tag=data["cache_tag"],
             markers=dict(data["markers"]),
@@ -155,18 +157,7 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
         _too_old(executable)
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise TargetError(f"target interpreter {executable} failed to describe itself: {last}")
-    data = json.loads(proc.stdout)
-    target = Target(
-        executable=data["executable"],
-        version=tuple(data["version"]),  # type: ignore[arg-type]
-        implementation=data["implementation"],
-        cache_tag=data["cache_tag"],
-        markers=data["markers"],
-        tags=tuple(data["tags"]),
-        base_prefix=data["base_prefix"],
-        base_executable=data["base_executable"],
-        identity=identity,
-    )
+    target = Target.from_json({**json.loads(proc.stdout), "identity": identity})
     write_cache_json(cache_file, target.to_json())
     return target
 

@@ -36,7 +36,7 @@ def main() -> None:
 
 def _register() -> None:
     """Attach each stage's commands. One import per module keeps start-up small."""
-    from vsite.cli import commands  # noqa: F401  (modules add themselves to main)
+    from vsite.cli import commands  # noqa: F401 - the modules add themselves to main
 
 
 _register()

@@ -54,12 +54,14 @@ def cache_verify() -> None:
     for key, reason in problems:
         click.echo(f"corrupt: {key}: {reason}", err=True)
     if problems:
-        raise StoreError(f"{len(problems)} corrupt entr{'y' if len(problems) == 1 else 'ies'} (listed above); `vsite cache gc --corrupt` removes them")
+        noun = "entry" if len(problems) == 1 else "entries"
+        raise StoreError(f"{len(problems)} corrupt {noun} (listed above); `vsite cache gc --corrupt` removes them")
     click.echo(f"{len(store.keys())} entries verified")
 
 
 @cache.command("gc")
-@click.option("--max-age", default=30.0, show_default=True, type=float, help="Keep entries a lock used within this many days.")
+@click.option("--max-age", default=30.0, show_default=True, type=float,
+              help="Keep entries a lock used within this many days.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
 def cache_gc(max_age: float, dry_run: bool, corrupt: bool) -> None:

@@ -146,7 +146,8 @@ def check_fuse_device(host: Host) -> Check:
     except OSError as exc:
         return Check(name, FAIL, f"cannot stat {host.dev_fuse}: {exc.strerror}", container)
     if not stat.S_ISCHR(st.st_mode):
-        return Check(name, FAIL, f"{host.dev_fuse} is not a character device", f"{container}, not a bind mount of a file")
+        return Check(name, FAIL, f"{host.dev_fuse} is not a character device",
+                     f"{container}, not a bind mount of a file")
     try:
         fd = os.open(host.dev_fuse, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
@@ -240,13 +241,14 @@ def check_pyfuse3(host: Host) -> Check:
     kernel_zero_open = version_kernel >= ZERO_OPEN_KERNEL
     kernel_symlinks = version_kernel >= SYMLINK_CACHE_KERNEL
     if not passes_inode:
-        off = "zero-message open and symlink caching are off: every open(2) through a mount costs the daemon requests"
+        lost = "zero-message open and symlink caching are off: every open(2) through a mount costs the daemon requests"
         if kernel_zero_open:
-            return Check(name, FAIL, f"stock pyfuse3 {version}: {off}", wheel_fix)
-        return Check(name, WARN, f"stock pyfuse3 {version}: {off} (this kernel lacks zero-message open anyway)",
+            return Check(name, FAIL, f"stock pyfuse3 {version}: {lost}", wheel_fix)
+        return Check(name, WARN, f"stock pyfuse3 {version}: {lost} (this kernel lacks zero-message open anyway)",
                      wheel_fix)
     level = pyfuse3_build.parse(version).level
-    on, off = [], []
+    on: list[str] = []
+    off: list[str] = []
     if os.environ.get("VSITE_FS_NO_OPEN") == "0":
         off.append("zero-message open (VSITE_FS_NO_OPEN=0)")
     else:
@@ -382,7 +384,7 @@ def run_checks(host: Host | None = None) -> list[Check]:
     for check in CHECKS:
         try:
             results.append(check(host))
-        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+        except Exception as exc:
             name = check.__name__.removeprefix("check_").replace("_", "-")
             results.append(Check(name, FAIL, f"the check itself failed: {type(exc).__name__}: {exc}"))
     return results

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
 
+if TYPE_CHECKING:
+    from vsite.plan.model import PlanItem
+
 
 @main.command("fetch")
 @click.argument("lock", type=click.Path(dir_okay=False))
 @plan_options
 @click.option("--offline", is_flag=True, help="Use only the store and uv's cache; fail naming the first missing wheel.")
-@click.option("-j", "--jobs", default=8, show_default=True, type=click.IntRange(1, 64), help="Parallel downloads/unpacks.")
+@click.option("-j", "--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Parallel downloads/unpacks.")
 def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     """Download, verify, unpack and compile the lock's wheels into the store.
 
@@ -32,12 +37,15 @@ def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
         length=len(plan.items), label="fetching", file=sys.stderr, show_pos=True,
         item_show_func=lambda name: name,
     ) as bar:
-        report = store.fetch(
-            plan, target, offline=offline, jobs=jobs,
-            progress=lambda item, action: (setattr(bar, "current_item", item.name), bar.update(1)),
-        )
+
+        def progress(item: PlanItem, action: str) -> None:
+            bar.current_item = item.name
+            bar.update(1)
+
+        report = store.fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
     click.echo(
-        f"{len(plan.items)} packages: {len(report.downloaded)} downloaded, {len(report.from_uv_cache)} from uv's cache, "
+        f"{len(plan.items)} packages: {len(report.downloaded)} downloaded, "
+        f"{len(report.from_uv_cache)} from uv's cache, "
         f"{len(report.local)} local, {len(report.built)} built, {len(report.reused)} already in the store; "
         f"{len(report.compiled)} compiled for {target.cache_tag}",
         err=True,

@@ -48,7 +48,8 @@ def shared_options(command: Callable) -> Callable:
     for option in reversed([
         click.option("--shared", is_flag=True, help="Join (or start) the lock's shared mount and print its path."),
         click.option("--pid", type=click.IntRange(min=1), default=None,
-                     help="With --shared: hold the lease while process PID lives (default: the caller, vsite's parent)."),
+                     help="With --shared: hold the lease while process PID lives "
+                          "(default: the caller, vsite's parent)."),
         click.option("--name", "lease_name", default=None, callback=_lease_name,
                      help="With --shared: hold a named lease until `vsite release --name NAME`."),
     ]):

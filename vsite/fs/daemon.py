@@ -54,7 +54,7 @@ def serve(
     on_ready: Callable[[], None] | None = None,
     service: Service | None = None,
 ) -> None:
-    """Mount ``view`` at ``record.target`` and serve it until unmounted or signalled.
+    """Mount ``view`` at ``record.mountpoint`` and serve it until unmounted or signalled.
 
     The registry record is written (with this process's pid) once the mount
     answers a stat, then ``service`` is started (``await nursery.start(service,
@@ -85,7 +85,7 @@ class _Daemon:
         from vsite.fs.operations import ViewOperations
 
         self.record = record
-        self.target = record.target
+        self.mountpoint = record.mountpoint
         self.allow_other = allow_other
         self.on_ready = on_ready
         self.service = service
@@ -99,9 +99,9 @@ class _Daemon:
 
         with self._around_mount():
             try:
-                pyfuse3.init(self.ops, self.target, mount_options(self.allow_other))
+                pyfuse3.init(self.ops, self.mountpoint, mount_options(self.allow_other))
             except RuntimeError as exc:
-                raise MountError(f"cannot mount at {self.target}: {exc}") from None
+                raise MountError(f"cannot mount at {self.mountpoint}: {exc}") from None
             try:
                 trio.run(self._main)
                 if self.error:
@@ -117,14 +117,14 @@ class _Daemon:
         try:
             yield
         finally:
-            readonly.release(self.target)
+            readonly.release(self.mountpoint)
 
     def _close(self) -> None:
         import pyfuse3
 
+        registry.remove(self.mountpoint, keep_log=True)  # first: a record must never outlive its mount
         pyfuse3.close(unmount=not self.unmounted)
         self.ops.close_all()
-        registry.remove(self.target, keep_log=True)
 
     # -- counters ----------------------------------------------------------
 
@@ -135,7 +135,7 @@ class _Daemon:
         ops = self.ops
         fast = ops.fast_paths()
         registry.write_stats(
-            self.target,
+            self.mountpoint,
             {
                 "pid": os.getpid(),
                 "updated": time.time(),
@@ -191,13 +191,13 @@ class _Daemon:
         root = None
         try:
             with trio.move_on_after(READY_TIMEOUT):
-                root = await trio.to_thread.run_sync(os.stat, self.target, abandon_on_cancel=True)
+                root = await trio.to_thread.run_sync(os.stat, self.mountpoint, abandon_on_cancel=True)
         except OSError as exc:
-            self.error = f"{self.target} did not answer after mounting: {exc.strerror}"
+            self.error = f"{self.mountpoint} did not answer after mounting: {exc.strerror}"
         if root is not None and root.st_ino != View.ROOT_INO:
-            self.error = f"{self.target} did not come up as a vsite mount"
+            self.error = f"{self.mountpoint} did not come up as a vsite mount"
         elif root is None and not self.error:
-            self.error = f"{self.target} did not answer within {READY_TIMEOUT:.0f} s of mounting"
+            self.error = f"{self.mountpoint} did not answer within {READY_TIMEOUT:.0f} s of mounting"
         return not self.error
 
     def _register(self) -> None:
@@ -234,7 +234,7 @@ def spawn(
 
     Raises MountError with the daemon's own message if it could not mount.
     """
-    log_path = registry.log_path(record.target)
+    log_path = registry.log_path(record.mountpoint)
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -257,7 +257,7 @@ def spawn(
         return int(reply.split()[1])
     if reply.startswith("error "):
         raise MountError(reply[len("error ") :])
-    raise MountError(f"the mount daemon exited before {record.target} was ready (log: {log_path})")
+    raise MountError(f"the mount daemon exited before {record.mountpoint} was ready (log: {log_path})")
 
 
 def _close_inherited(keep: set[int]) -> None:

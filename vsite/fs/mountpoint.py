@@ -45,13 +45,13 @@ def _dead_mount(path: str) -> bool:
 class Claim:
     """An exclusive hold on one mount point, from its checks until its mount answers.
 
-    Without it, two ``vsite mount`` of the same target (workers started at
+    Without it, two ``vsite mount`` of the same mount point (workers started at
     once) could both find it empty and stack two mounts. An flock on a file in
     the registry: released by :meth:`release` or when the process ends.
     """
 
-    def __init__(self, target: str) -> None:
-        path = registry.record_path(target).with_suffix(".lock")
+    def __init__(self, mountpoint: str) -> None:
+        path = registry.record_path(mountpoint).with_suffix(".lock")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -71,13 +71,13 @@ class Claim:
         self.release()
 
 
-def prepare_target(target: str) -> tuple[str, bool]:
-    """Check that ``target`` can take a mount; create it if missing.
+def prepare_mountpoint(mountpoint: str) -> tuple[str, bool]:
+    """Check that ``mountpoint`` can take a mount; create it if missing.
 
     Returns the canonical path and whether it was created (so a failed mount
     can remove it again).
     """
-    path = registry.canonical_target(target)
+    path = registry.canonical_mountpoint(mountpoint)
     fstype = registry.mount_fstype(path)
     if fstype == registry.FSTYPE:
         record = registry.read_record(path)
@@ -106,9 +106,9 @@ def _fusermount(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["fusermount3", *args], capture_output=True, text=True)
 
 
-def unmount(target: str, *, timeout: float = 10.0) -> None:
+def unmount(mountpoint: str, *, timeout: float = 10.0) -> None:
     """Unmount a vsite mount and forget it; a dead daemon's mount is detached lazily."""
-    path = registry.canonical_target(target)
+    path = registry.canonical_mountpoint(mountpoint)
     fstype = registry.mount_fstype(path)
     record = registry.read_record(path)
     if fstype != registry.FSTYPE:
@@ -125,7 +125,7 @@ def unmount(target: str, *, timeout: float = 10.0) -> None:
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["fusermount3 failed"])[-1]
         raise MountError(f"cannot unmount {path}: {why}")
-    if daemon_alive:  # the daemon sees its session end, removes its record and exits
+    if record is not None and daemon_alive:  # the daemon sees its session end, removes its record and exits
         deadline = time.monotonic() + timeout
         while registry.pid_alive(record.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -139,27 +139,31 @@ def unmount(target: str, *, timeout: float = 10.0) -> None:
 class MountState:
     """One line of ``vsite status``."""
 
-    target: str
-    state: str  # mounted | dead-daemon | unmounting | unregistered
+    mountpoint: str
+    state: str  # mounted | dead-daemon | unregistered
     record: registry.MountRecord | None
     stats: dict
 
 
 def survey(*, everything: bool = False) -> list[MountState]:
-    """The registry's mounts (stale records are dropped); with ``everything``, also
-    the vsite mounts the kernel shows that no record of this registry names."""
+    """The registry's mounts; with ``everything``, also the vsite mounts the kernel
+    shows that no record of this registry names.
+
+    A record whose mount is gone is not a mount: it is dropped if its daemon is
+    dead, and left to a live daemon, which is exiting and removes it itself.
+    """
     states = []
     seen = set()
     for record in registry.records():
-        seen.add(record.target)
-        mounted = registry.mount_fstype(record.target) == registry.FSTYPE
-        alive = registry.daemon_alive(record)
-        if not mounted and not alive:
-            registry.remove(record.target)
+        seen.add(record.mountpoint)
+        if registry.mount_fstype(record.mountpoint) != registry.FSTYPE:
+            if not registry.daemon_alive(record):
+                registry.remove(record.mountpoint)
             continue
-        state = "mounted" if mounted and alive else ("dead-daemon" if mounted else "unmounting")
-        stats = fresh_stats(record) if state == "mounted" else registry.read_stats(record.target)
-        states.append(MountState(record.target, state, record, stats))
+        if registry.daemon_alive(record):
+            states.append(MountState(record.mountpoint, "mounted", record, fresh_stats(record)))
+        else:
+            states.append(MountState(record.mountpoint, "dead-daemon", record, registry.read_stats(record.mountpoint)))
     for path in registry.vsite_mounts() if everything else ():
         if path not in seen:
             states.append(MountState(path, "unregistered", None, {}))
@@ -168,13 +172,13 @@ def survey(*, everything: bool = False) -> list[MountState]:
 
 def fresh_stats(record: registry.MountRecord, timeout: float = 0.5) -> dict:
     """The daemon's request counters as of now (SIGUSR1), else its last published ones."""
-    before = registry.read_stats(record.target).get("updated")
+    before = registry.read_stats(record.mountpoint).get("updated")
     if registry.daemon_alive(record):
         os.kill(record.pid, signal.SIGUSR1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            stats = registry.read_stats(record.target)
+            stats = registry.read_stats(record.mountpoint)
             if stats.get("updated") != before:
                 return stats
             time.sleep(0.005)
-    return registry.read_stats(record.target)
+    return registry.read_stats(record.mountpoint)

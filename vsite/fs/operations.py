@@ -357,6 +357,7 @@ class ViewOperations(pyfuse3.Operations):
         self.files_read.add(fh)
         if node.data is not None:
             return node.data[off : off + size]
+        assert node.real is not None  # _file refuses a node with neither
         return self._store.pread(fh, node.real, node.size, size, off)
 
     @_handler

@@ -70,7 +70,8 @@ def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPa
         return DataPath(None, "VSITE_LINKS=0: the daemon serves every file")
     if os.geteuid() != 0:
         if allow_other:
-            return DataPath(None, "--allow-other as a user: the daemon serves every file (root could write through links)")
+            why = "--allow-other as a user: the daemon serves every file (root could write through links)"
+            return DataPath(None, why)
         return DataPath(StoreLinks(store, store), "")
     at = bind_path(mountpoint)
     try:

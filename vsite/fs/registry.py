@@ -28,11 +28,11 @@ FSTYPE = "fuse.vsite"
 class MountRecord:
     """What ``vsite status`` shows about one mount."""
 
-    target: str
+    mountpoint: str
     lock: str
     plan_key: str
     packages: int
-    wheels: list[str] = field(default_factory=list)  # sha256 of every wheel in the view
+    wheels: list[str] = field(default_factory=list)  # store entry keys (wheel sha256) of the view's packages
     venv: bool = False
     conflicts: list[str] = field(default_factory=list)
     pid: int = 0
@@ -41,6 +41,8 @@ class MountRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> "MountRecord":
+        if "mountpoint" not in data and "target" in data:  # written before the field was renamed
+            data = {**data, "mountpoint": data["target"]}
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
@@ -49,27 +51,28 @@ def registry_dir() -> Path:
     return runtime_dir() / "mounts"
 
 
-def canonical_target(target: str | os.PathLike) -> str:
+def canonical_mountpoint(mountpoint: str | os.PathLike) -> str:
     """The absolute path of a mount point, resolved without touching it (it may be dead)."""
-    path = os.path.abspath(os.fspath(target))
+    path = os.path.abspath(os.fspath(mountpoint))
     parent, name = os.path.split(path)
     return os.path.join(os.path.realpath(parent), name) if name else path
 
 
-def _key(target: str) -> str:
-    return hashlib.sha256(canonical_target(target).encode()).hexdigest()[:16]
+def _file_stem(mountpoint: str) -> str:
+    """The name of a mount's registry files: a hash of its canonical path."""
+    return hashlib.sha256(canonical_mountpoint(mountpoint).encode()).hexdigest()[:16]
 
 
-def record_path(target: str) -> Path:
-    return registry_dir() / f"{_key(target)}.json"
+def record_path(mountpoint: str) -> Path:
+    return registry_dir() / f"{_file_stem(mountpoint)}.json"
 
 
-def stats_path(target: str) -> Path:
-    return registry_dir() / f"{_key(target)}.stats.json"
+def stats_path(mountpoint: str) -> Path:
+    return registry_dir() / f"{_file_stem(mountpoint)}.stats.json"
 
 
-def log_path(target: str) -> Path:
-    return registry_dir() / f"{_key(target)}.log"
+def log_path(mountpoint: str) -> Path:
+    return registry_dir() / f"{_file_stem(mountpoint)}.log"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -78,29 +81,29 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def write_record(record: MountRecord) -> None:
-    _write_json(record_path(record.target), asdict(record))
+    _write_json(record_path(record.mountpoint), asdict(record))
 
 
-def write_stats(target: str, stats: dict) -> None:
-    _write_json(stats_path(target), stats)
+def write_stats(mountpoint: str, stats: dict) -> None:
+    _write_json(stats_path(mountpoint), stats)
 
 
-def read_record(target: str) -> MountRecord | None:
+def read_record(mountpoint: str) -> MountRecord | None:
     try:
-        return MountRecord.from_json(json.loads(record_path(target).read_text()))
+        return MountRecord.from_json(json.loads(record_path(mountpoint).read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
 
-def read_stats(target: str) -> dict:
+def read_stats(mountpoint: str) -> dict:
     try:
-        return json.loads(stats_path(target).read_text())
+        return json.loads(stats_path(mountpoint).read_text())
     except (OSError, ValueError):
         return {}
 
 
 def records() -> list[MountRecord]:
-    """Every record, sorted by target; unreadable files are skipped."""
+    """Every record, sorted by mount point; unreadable files are skipped."""
     found = []
     for path in sorted(registry_dir().glob("*.json")):
         if path.name.endswith(".stats.json"):
@@ -109,14 +112,14 @@ def records() -> list[MountRecord]:
             found.append(MountRecord.from_json(json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
             continue
-    return sorted(found, key=lambda r: r.target)
+    return sorted(found, key=lambda r: r.mountpoint)
 
 
-def remove(target: str, *, keep_log: bool = False) -> None:
+def remove(mountpoint: str, *, keep_log: bool = False) -> None:
     """Forget a mount: its record and stats (and log unless asked to keep it)."""
-    paths = [record_path(target), stats_path(target)]
+    paths = [record_path(mountpoint), stats_path(mountpoint)]
     if not keep_log:
-        paths.append(log_path(target))
+        paths.append(log_path(mountpoint))
     for path in paths:
         try:
             path.unlink()
@@ -139,9 +142,9 @@ def _mount_table() -> list[tuple[str, str]]:
     return table
 
 
-def mount_fstype(target: str) -> str | None:
-    """The filesystem type mounted at exactly ``target`` (the top-most one), or None."""
-    path = canonical_target(target)
+def mount_fstype(mountpoint: str) -> str | None:
+    """The filesystem type mounted at exactly ``mountpoint`` (the top-most one), or None."""
+    path = canonical_mountpoint(mountpoint)
     found = [fstype for point, fstype in _mount_table() if point == path]
     return found[-1] if found else None
 

@@ -7,10 +7,11 @@ missing field `version``` instead of a KeyError or TypeError deep in the planner
 
 from __future__ import annotations
 
+import builtins
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from vsite.errors import LockError
 
@@ -67,24 +68,29 @@ class Fields:
             raise self.fail(f"field `{key}` must be {_TYPE_NAMES.get(kind, kind.__name__)}")
         return value
 
-    def str(self, key: str, *, required: bool = False) -> str | None:
+    # (inside the class ``str`` is this method: annotations below say ``builtins.str``)
+    @overload
+    def str(self, key: builtins.str, *, required: Literal[True]) -> builtins.str: ...
+    @overload
+    def str(self, key: builtins.str, *, required: bool = False) -> builtins.str | None: ...
+    def str(self, key: builtins.str, *, required: bool = False) -> builtins.str | None:
         return self.get(key, str, required=required)
 
-    def strs(self, key: str) -> tuple[str, ...]:
+    def strs(self, key: builtins.str) -> tuple[builtins.str, ...]:
         values = self.get(key, list, [])
         if not all(isinstance(v, str) for v in values):
             raise self.fail(f"field `{key}` must be an array of strings")
         return tuple(values)
 
-    def tables(self, key: str) -> list[Fields]:
+    def tables(self, key: builtins.str) -> list[Fields]:
         values = self.get(key, list, [])
         return [Fields(self.lock, v, f"{self.where}.{key}[{i}]") for i, v in enumerate(values)]
 
-    def table(self, key: str, *, required: bool = False) -> Fields | None:
+    def table(self, key: builtins.str, *, required: bool = False) -> Fields | None:
         value = self.get(key, dict, required=required)
         return None if value is None else Fields(self.lock, value, f"{self.where}.{key}")
 
-    def sub(self, key: str, name: str) -> Fields:
+    def sub(self, key: builtins.str, name: builtins.str) -> Fields:
         """A nested table ``key`` already known to be present (for keyed sub-tables)."""
         return Fields(self.lock, self.data[key], f"{self.where}.{name}")
 

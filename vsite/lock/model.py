@@ -1,6 +1,6 @@
 """Typed, immutable records of a lockfile, as read from disk and nothing more.
 
-Two formats share the :class:`~vsite.plan.model.Artifact` record for files but
+Two formats share the :class:`~vsite.lock.artifact.Artifact` record for files but
 keep their own package records: a uv.lock is a dependency graph walked from the
 workspace members, a pylock.toml is a flat list selected package by package, so
 forcing one shape on both would lose what each planner needs. File paths are
@@ -14,7 +14,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Literal, Mapping
 
-from vsite.plan.model import Artifact
+from vsite.lock.artifact import Artifact
 
 # uv.lock package sources: index, direct URL, local archive, local tree, workspace member, git.
 SourceKind = Literal["registry", "url", "path", "directory", "editable", "virtual", "git"]

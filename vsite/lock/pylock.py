@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from vsite.errors import LockError
+from vsite.lock.artifact import Artifact
 from vsite.lock.fields import Fields, filename_of, read_toml, resolve_path
 from vsite.lock.model import DirectorySource, PyLock, PyPackage, VcsSource
-from vsite.lock.uv import normalize
-from vsite.plan.model import Artifact
 
 
 def parse_pylock(path: Path, data: bytes) -> PyLock:
@@ -27,7 +28,6 @@ def pylock_from_toml(path: Path, document: dict) -> PyLock:
     base = os.path.dirname(os.path.abspath(path))
     top = Fields(lock, document, "top level")
     lock_version = top.str("lock-version", required=True)
-    assert lock_version is not None
     if lock_version.split(".", 1)[0] != "1":
         raise LockError(f"{lock}: unknown pylock lock-version {lock_version} (vsite reads 1.x)")
     packages = []
@@ -38,9 +38,9 @@ def pylock_from_toml(path: Path, document: dict) -> PyLock:
         lock_version=lock_version,
         requires_python=top.str("requires-python"),
         environments=top.strs("environments"),
-        extras=tuple(normalize(e) for e in top.strs("extras")),
-        dependency_groups=tuple(normalize(g) for g in top.strs("dependency-groups")),
-        default_groups=tuple(normalize(g) for g in top.strs("default-groups")),
+        extras=tuple(canonicalize_name(e) for e in top.strs("extras")),
+        dependency_groups=tuple(canonicalize_name(g) for g in top.strs("dependency-groups")),
+        default_groups=tuple(canonicalize_name(g) for g in top.strs("default-groups")),
         created_by=top.str("created-by"),
         packages=tuple(packages),
     )
@@ -68,7 +68,7 @@ def _artifact(f: Fields, base: str) -> Artifact:
 
 
 def _package(f: Fields, base: str) -> PyPackage:
-    name = normalize(f.str("name", required=True) or "")
+    name = canonicalize_name(f.str("name", required=True) or "")
     f.where = f"{f.where} ({name})"
     vcs = f.table("vcs")
     directory = f.table("directory")

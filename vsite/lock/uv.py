@@ -8,24 +8,19 @@ error because its meaning may have changed.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from types import MappingProxyType
 
+from packaging.utils import canonicalize_name
+
 from vsite.errors import LockError
+from vsite.lock.artifact import Artifact
 from vsite.lock.fields import Fields, filename_of, read_toml, resolve_path
 from vsite.lock.model import ConflictItem, Dependency, Requirement, Source, UvLock, UvPackage
-from vsite.plan.model import Artifact
 
 SUPPORTED_VERSION = 1
 _SOURCE_KINDS = ("registry", "url", "path", "directory", "editable", "virtual", "git")
 _LOCAL_KINDS = frozenset({"path", "directory", "editable", "virtual"})
-_NORMALIZE = re.compile(r"[-_.]+")
-
-
-def normalize(name: str) -> str:
-    """PEP 503 normalized project name."""
-    return _NORMALIZE.sub("-", name).lower()
 
 
 def _is_url(value: str) -> bool:
@@ -50,7 +45,7 @@ def uv_lock_from_toml(path: Path, document: dict) -> UvLock:
     groups: dict[str, tuple[Requirement, ...]] = {}
     members: tuple[str, ...] = ()
     if manifest is not None:
-        members = tuple(normalize(m) for m in manifest.strs("members"))
+        members = tuple(canonicalize_name(m) for m in manifest.strs("members"))
         requirements = tuple(_requirement(f) for f in manifest.tables("requirements"))
         dep_groups = manifest.table("dependency-groups")
         if dep_groups is not None:
@@ -102,13 +97,13 @@ def _conflict_set(top: Fields, index: int) -> tuple[ConflictItem, ...]:
         extra, group = item.str("extra"), item.str("group")
         if (extra is None) == (group is None):
             raise item.fail("must have exactly one of `extra` or `group`")
-        out.append(ConflictItem(normalize(item.str("package", required=True) or ""), extra, group))
+        out.append(ConflictItem(canonicalize_name(item.str("package", required=True) or ""), extra, group))
     return tuple(out)
 
 
 def _requirement(f: Fields) -> Requirement:
     return Requirement(
-        name=normalize(f.str("name", required=True)),
+        name=canonicalize_name(f.str("name", required=True)),
         specifier=f.str("specifier"),
         extras=f.strs("extras") or f.strs("extra"),
         marker=f.str("marker"),
@@ -127,7 +122,7 @@ def _source(f: Fields, base: str) -> Source:
     subdirectory = f.str("subdirectory")
     if kind == "git" and subdirectory is None:
         subdirectory = parse_git_source(value)[1].get("subdirectory")
-    return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]
+    return Source(kind=kind, value=value, path=path, subdirectory=subdirectory)  # type: ignore[arg-type]  # one of _SOURCE_KINDS
 
 
 def parse_git_source(value: str) -> tuple[str, dict[str, str], str]:
@@ -144,7 +139,7 @@ def _dependencies(f: Fields, key: str, base: str) -> tuple[Dependency, ...]:
 def _dependency(f: Fields, base: str) -> Dependency:
     source = f.table("source")
     return Dependency(
-        name=normalize(f.str("name", required=True)),
+        name=canonicalize_name(f.str("name", required=True)),
         extras=f.strs("extra"),
         marker=f.str("marker"),
         version=f.str("version"),
@@ -191,7 +186,7 @@ def _artifact(f: Fields, source: Source, base: str) -> Artifact:
 
 
 def _package(f: Fields, base: str) -> UvPackage:
-    name = normalize(f.str("name", required=True))
+    name = canonicalize_name(f.str("name", required=True))
     f.where = f"{f.where} ({name})"
     source_table = f.table("source", required=True)
     assert source_table is not None

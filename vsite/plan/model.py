@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vsite.lock.artifact import Artifact
+
+__all__ = ["Artifact", "ItemKind", "Plan", "PlanItem"]
+
 # What the store must do to get a wheel for the item:
 #   wheel     - download (url) or copy (path) the chosen wheel, verify its hash
 #   sdist     - build a wheel from the sdist (url or path) in isolation
@@ -17,25 +21,6 @@ from typing import Literal
 #   editable  - a workspace member or editable path dep: build an editable wheel
 #   virtual   - a workspace member with no build system: nothing is installed
 ItemKind = Literal["wheel", "sdist", "git", "directory", "editable", "virtual"]
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One distribution file named by the lock.
-
-    ``url`` for remote files, ``path`` (absolute, resolved against the lock's
-    directory) for local ones; ``sha256`` is lowercase hex or ``None`` where the
-    lock gives no hash (local paths), ``size`` in bytes when the lock gives it.
-    """
-
-    filename: str
-    url: str | None = None
-    path: str | None = None
-    sha256: str | None = None
-    size: int | None = None
-
-    def to_json(self) -> dict:
-        return {"filename": self.filename, "url": self.url, "path": self.path, "sha256": self.sha256, "size": self.size}
 
 
 @dataclass(frozen=True)

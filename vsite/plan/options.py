@@ -7,41 +7,54 @@ the warm plan cache build it without loading the lock machinery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
+
+
+def _flag(flag: str, help: str, default: Any = ()) -> Any:
+    """A PlanOptions field and its command-line flag: a switch for a bool, repeatable for a tuple."""
+    return field(default=default, metadata={"flag": flag, "help": help})
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """uv's selection flags (names as in ``uv sync --help``, lists normalized and sorted)."""
+    """uv's selection flags (names as in ``uv sync --help``, lists normalized and sorted).
 
-    extras: tuple[str, ...] = ()  # --extra
-    no_extras: tuple[str, ...] = ()  # --no-extra (with --all-extras)
-    all_extras: bool = False  # --all-extras
-    groups: tuple[str, ...] = ()  # --group
-    no_groups: tuple[str, ...] = ()  # --no-group
-    only_groups: tuple[str, ...] = ()  # --only-group
-    no_dev: bool = False  # --no-dev
-    only_dev: bool = False  # --only-dev
-    no_default_groups: bool = False  # --no-default-groups
-    all_groups: bool = False  # --all-groups
-    packages: tuple[str, ...] = ()  # --package (workspace members to sync)
-    all_packages: bool = False  # --all-packages
-    no_install_project: bool = False  # --no-install-project
-    no_install_workspace: bool = False  # --no-install-workspace
-    no_install_local: bool = False  # --no-install-local
-    no_install_packages: tuple[str, ...] = ()  # --no-install-package
-    no_editable: bool = False  # --no-editable
-    no_editable_packages: tuple[str, ...] = ()  # --no-editable-package
-    no_binary: bool = False  # --no-binary
-    no_binary_packages: tuple[str, ...] = ()  # --no-binary-package
-    no_build: bool = False  # --no-build
-    no_build_packages: tuple[str, ...] = ()  # --no-build-package
+    Each field carries its flag and help text: this class is the one table of
+    flags that ``vsite``'s commands (vsite.cli.options) and the Ray plugin's
+    command lines (:func:`cli_args`) are built from.
+    """
+
+    extras: tuple[str, ...] = _flag("--extra", "Include an extra of the project (repeatable).")
+    all_extras: bool = _flag("--all-extras", "Include every extra of the project.", False)
+    no_extras: tuple[str, ...] = _flag("--no-extra", "Exclude an extra (with --all-extras).")
+    groups: tuple[str, ...] = _flag("--group", "Include a dependency group (repeatable).")
+    no_groups: tuple[str, ...] = _flag("--no-group", "Exclude a dependency group, even a default one.")
+    only_groups: tuple[str, ...] = _flag("--only-group", "Only this group's dependencies, not the project.")
+    no_dev: bool = _flag("--no-dev", "Exclude the dev group.", False)
+    only_dev: bool = _flag("--only-dev", "Only the dev group, not the project.", False)
+    no_default_groups: bool = _flag("--no-default-groups", "Exclude tool.uv.default-groups.", False)
+    all_groups: bool = _flag("--all-groups", "Include every dependency group.", False)
+    packages: tuple[str, ...] = _flag("--package", "Sync only this workspace member (repeatable).")
+    all_packages: bool = _flag("--all-packages", "Sync every workspace member.", False)
+    no_install_project: bool = _flag("--no-install-project", "Leave out the project (keep its deps).", False)
+    no_install_workspace: bool = _flag("--no-install-workspace", "Leave out every workspace member.", False)
+    no_install_local: bool = _flag("--no-install-local", "Leave out local path/directory packages.", False)
+    no_install_packages: tuple[str, ...] = _flag("--no-install-package", "Leave out this package (repeatable).")
+    no_editable: bool = _flag("--no-editable", "Install editable packages as non-editable.", False)
+    no_editable_packages: tuple[str, ...] = _flag(
+        "--no-editable-package", "Install this editable package as non-editable."
+    )
+    no_binary: bool = _flag("--no-binary", "Build every package from source.", False)
+    no_binary_packages: tuple[str, ...] = _flag("--no-binary-package", "Build this package from source.")
+    no_build: bool = _flag("--no-build", "Refuse anything that needs a build.", False)
+    no_build_packages: tuple[str, ...] = _flag("--no-build-package", "Refuse to build this package.")
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, (tuple, list)):
-                object.__setattr__(self, f.name, tuple(sorted({_normalize(v) for v in value})))
+                object.__setattr__(self, f.name, _normalized(value))
 
     def binary_ok(self, name: str) -> bool:
         """May a pre-built wheel be installed for ``name``?"""
@@ -67,11 +80,39 @@ class PlanOptions:
     @classmethod
     def from_json(cls, data: dict) -> "PlanOptions":
         names = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+        chosen: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+        return cls(**chosen)
 
 
-def _normalize(name: str) -> str:
-    """Extra, group and package names compare PEP 503-normalized (as uv does)."""
-    import re
+def _normalized(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Extra, group and package names compare PEP 503-normalized (as uv does), sorted, once each."""
+    if not names:
+        return ()
+    from packaging.utils import canonicalize_name  # ~35 ms of imports: not for the warm path's empty options
 
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return tuple(sorted({canonicalize_name(v) for v in names}))
+
+
+def flag_fields() -> tuple[Field, ...]:
+    """The fields of :class:`PlanOptions` in command-line order: ``f.metadata["flag"]``, ``["help"]``;
+    a bool field is a switch, a tuple field a repeatable ``FLAG NAME``."""
+    return fields(PlanOptions)
+
+
+def cli_args(options: PlanOptions) -> list[str]:
+    """The command-line flags that give ``options`` (the inverse of parsing them).
+
+    For callers that run ``vsite`` in a subprocess with options they hold as a
+    PlanOptions (vsite.ray's agent plugin).
+    """
+    chosen = options.to_json()
+    args: list[str] = []
+    for f in flag_fields():
+        if f.name not in chosen:
+            continue
+        if isinstance(f.default, bool):
+            args.append(f.metadata["flag"])
+        else:
+            for value in chosen[f.name]:
+                args += [f.metadata["flag"], value]
+    return args

@@ -217,7 +217,9 @@ def plan_uv(lock: UvLock, target: Target, options: PlanOptions) -> list[PlanItem
     group_owners = [(r, chosen.groups & set(r.groups)) for r in roots]
     if group_root is not None:
         member_groups = set(roots[0].groups)
-        inherited = {g for g in chosen.groups & set(group_root.groups) if chosen.explicit(g) and g not in member_groups}
+        inherited = frozenset(
+            g for g in chosen.groups & set(group_root.groups) if chosen.explicit(g) and g not in member_groups
+        )
         group_owners.append((group_root, inherited))
     root_extras = {id(r): sorted(chosen.extras & set(r.extras)) if chosen.include_project else [] for r in roots}
     active = {ConflictItem(r.name, extra=e) for r in roots for e in root_extras[id(r)]}

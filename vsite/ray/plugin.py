@@ -57,7 +57,7 @@ class VsitePlugin(RuntimeEnvPlugin):
     name = spec.FIELD
 
     def __init__(self) -> None:
-        self.leases: dict[str, env.Lease] = {}
+        self.leases: dict[str | None, env.Lease] = {}  # by URI; Ray passes create() an Optional one
         self.handoffs: dict[str, asyncio.TimerHandle] = {}
 
     @staticmethod
@@ -65,7 +65,9 @@ class VsitePlugin(RuntimeEnvPlugin):
         spec.check(runtime_env_dict[spec.FIELD])
         clash = [field for field in _EXCLUSIVE if runtime_env_dict.get(field)]
         if clash:
-            raise ValueError(f"runtime_env['{spec.FIELD}'] chooses the workers' Python; it cannot be combined with {clash[0]!r}")
+            raise ValueError(
+                f"runtime_env['{spec.FIELD}'] chooses the workers' Python; it cannot be combined with {clash[0]!r}"
+            )
 
     def get_uris(self, runtime_env) -> List[str]:
         config = runtime_env.get(spec.FIELD)

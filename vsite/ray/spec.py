@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from vsite.plan.options import PlanOptions
+from vsite.plan.options import PlanOptions, cli_args
 
 FIELD = "vsite"  # the runtime_env key, and the plugin's name
 _OWN_KEYS = {"lock": str, "python": str, "offline": bool}
@@ -89,7 +89,9 @@ class EnvSpec:
                 f"runtime_env['{FIELD}']: no lock file {data['lock']!r} in {where}; "
                 "give an absolute path on a shared filesystem, or ship the lock in working_dir"
             )
-        opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in _OPTION_TYPES}
+        opts: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in _OPTION_TYPES
+        }
         return cls(
             lock=os.path.abspath(lock),
             python=data.get("python") or default_python,
@@ -99,8 +101,6 @@ class EnvSpec:
 
     def cli_args(self) -> list[str]:
         """``LOCK [--python P] [--offline] [uv's flags]`` as vsite's mount commands take them."""
-        from vsite.cli.options import cli_args
-
         args = [self.lock]
         if self.python:
             args += ["--python", self.python]

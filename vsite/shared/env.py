@@ -1,9 +1,11 @@
-"""Where a shared environment lives, and the key that names it.
+"""Where a shared environment lives, and the env key that names it.
 
-The key is ``Plan.key()`` (lock hash, interpreter identity, options), so copies
-of one lock in different checkouts share one mount. A plan with local sources
-(path wheels, directories, editables) also depends on where the lock is, so
-its key mixes in the lock's path.
+Three hashes are called keys in vsite; here the env key (a directory name under
+``runtime_dir()/envs``) is the plan key, ``Plan.key()`` (lock hash, interpreter
+identity, options), so copies of one lock in different checkouts share one
+mount. A plan with local sources (path wheels, directories, editables) also
+depends on where the lock is, so its env key mixes in the lock's path. (The
+third, a store entry key, is a wheel's sha256: vsite.store.)
 
 The lease socket lives in Linux's abstract namespace: no socket file to go
 stale when a daemon is killed, and no 108-byte limit on a deep runtime dir.
@@ -40,13 +42,13 @@ def env_key(plan: "Plan") -> str:
 
 @dataclass(frozen=True)
 class SharedEnv:
-    """The files of one shared environment."""
+    """The files of one shared environment, named by its ``env_key`` (:func:`env_key`)."""
 
-    key: str
+    env_key: str
 
     @property
     def root(self) -> Path:
-        return runtime_dir() / "envs" / self.key
+        return runtime_dir() / "envs" / self.env_key
 
     @property
     def venv(self) -> str:
@@ -56,7 +58,7 @@ class SharedEnv:
     @property
     def lock_file(self) -> Path:
         """flock'ed by whoever checks for a live mount or starts/stops one (outside ``root``)."""
-        return runtime_dir() / "envs" / f"{self.key}.lock"
+        return runtime_dir() / "envs" / f"{self.env_key}.lock"
 
     @property
     def address(self) -> bytes:

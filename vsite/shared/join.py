@@ -63,15 +63,15 @@ def _start(
     env: SharedEnv, plan: "Plan", target: "Target", lock: str, *, grace: float, offline: bool
 ) -> None:
     """Mount ``plan`` at ``env.venv`` with a lease server in its daemon (called under the file lock)."""
-    from vsite.cli.mount_cmd import prepare
     from vsite.fs import mountpoint, readonly
     from vsite.fs.daemon import spawn
+    from vsite.fs.prepare import prepare
     from vsite.shared.server import LeaseServer
     from vsite.store import usage
 
     mountpoint.check_fuse()
     _clear_dead_mount(env)
-    path, _ = mountpoint.prepare_target(env.venv)
+    path, _ = mountpoint.prepare_mountpoint(env.venv)
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
     try:
         pid = spawn(view, record, service=LeaseServer(env, grace).run)

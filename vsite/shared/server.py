@@ -36,8 +36,8 @@ class LeaseServer:
         self.grace = grace
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
-        self.changed: trio.Event | None = None
-        self.listener: trio.socket.SocketType | None = None
+        self.changed = trio.Event()  # set and replaced at every change of the lease count
+        self.listener: trio.socket.SocketType  # bound by run()
         self.lock_fd = -1  # the file lock taken to unmount, held until the process exits
 
     @property
@@ -49,7 +49,7 @@ class LeaseServer:
         self.changed = trio.Event()
 
     def _log(self, message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} vsite shared {self.env.key}: {message}", file=sys.stderr, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} vsite shared {self.env.env_key}: {message}", file=sys.stderr, flush=True)
 
     async def run(self, scope: trio.CancelScope, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen, report started, serve leases; cancel ``scope`` (unmount) after the last one plus grace."""
@@ -131,7 +131,7 @@ class LeaseServer:
             self._touch()
 
     def _status(self) -> dict:
-        return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.key,
+        return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.env_key,
                 "connections": self.connections - 1, "names": sorted(self.names), "grace": self.grace}
 
 

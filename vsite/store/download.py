@@ -95,6 +95,8 @@ class ConnectionPool:
                 return http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=self._context())
             return http.client.HTTPConnection(host, port, timeout=TIMEOUT)
         p = urllib.parse.urlsplit(proxy)
+        if not p.hostname:
+            raise StoreError(f"the {scheme} proxy {proxy!r} names no host")
         pport = p.port or (443 if p.scheme == "https" else 80)
         if scheme == "https":  # a CONNECT tunnel through the proxy, TLS to the host inside it
             tunnel = http.client.HTTPSConnection(p.hostname, pport, timeout=TIMEOUT, context=self._context())

@@ -23,6 +23,7 @@ so two fetches through one :class:`~vsite.store.Store` do not share them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import threading
@@ -63,7 +64,13 @@ class FetchReport:
 
 
 def fetch(
-    store: "Store", plan: Plan, target: Target, *, offline: bool = False, jobs: int = 8, progress: Progress | None = None
+    store: "Store",
+    plan: Plan,
+    target: Target,
+    *,
+    offline: bool = False,
+    jobs: int = 8,
+    progress: Progress | None = None,
 ) -> FetchReport:
     """Run one :class:`Fetch`. The store's own disk failing (full, read-only, ...) is a
     StoreError naming the store, not a traceback; what the fetch staged is withdrawn."""
@@ -176,7 +183,8 @@ class Fetch:
             if item.kind != "wheel":
                 if offline:
                     raise StoreError(f"{what(item)} needs a build ({item.kind}) and --offline was given")
-                wheel_file = build_wheel(item, self.target.executable, work, lambda d: self._get_file(item.sdist, item, d))
+                get_sdist = functools.partial(self._get_file, item.sdist, item)
+                wheel_file = build_wheel(item, self.target.executable, work, get_sdist)
                 with self.cpu:
                     unpack_wheel(wheel_file, wheel_file.name, key, unpacked)
                 action = "built"
@@ -211,12 +219,16 @@ class Fetch:
         if art.path:
             got = _copy_hashing(Path(art.path), dest)
             if sha256 and got != sha256:
-                raise StoreError(f"hash mismatch for {what(item)}: lock says sha256:{sha256}, {art.path} has sha256:{got}")
+                raise StoreError(
+                    f"hash mismatch for {what(item)}: lock says sha256:{sha256}, {art.path} has sha256:{got}"
+                )
             return "local"
         if not art.url:
             raise StoreError(f"{what(item)}: the lock gives neither url nor path for {art.filename}")
         if not sha256:
-            raise StoreError(f"{what(item)}: the lock gives no sha256 for {art.filename}; refusing to fetch it unverified")
+            raise StoreError(
+                f"{what(item)}: the lock gives no sha256 for {art.filename}; refusing to fetch it unverified"
+            )
         with self.net:
             download(art.url, dest, what=what(item), sha256=sha256, size=art.size)
         return "downloaded"

@@ -142,7 +142,7 @@ class _CheckedWheelFile(WheelFile):
         mode = self._zipfile.getinfo(name).external_attr >> 16
         return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
 
-    def get_contents(self):  # type: ignore[override]
+    def get_contents(self):
         for elements, stream, is_executable in super().get_contents():
             yield elements, _RecordedStream(stream, RecordEntry.from_elements(*elements)), is_executable
 
@@ -162,7 +162,7 @@ class _EntryDestination(WheelDestination):
         self.entry_points.setdefault(group, {})[name] = f"{module}:{attr}"
         return RecordEntry(name, None, None)
 
-    def write_file(self, scheme, path, stream, is_executable) -> RecordEntry:  # type: ignore[override]
+    def write_file(self, scheme, path, stream, is_executable) -> RecordEntry:
         scheme_dir = _SCHEME_DIRS[scheme]
         rel = posixpath.normpath(str(path))
         if rel.startswith("../") or rel in ("..", ".") or rel.startswith("/"):
@@ -197,7 +197,7 @@ class _EntryDestination(WheelDestination):
         self.files[key] = FileRecord(scheme_dir, rel, size, record_hash(sha.digest()), mode)
         return RecordEntry(rel, None, size)
 
-    def finalize_installation(self, scheme, record_file_path, records) -> None:  # type: ignore[override]
+    def finalize_installation(self, scheme, record_file_path, records) -> None:
         """Nothing to rewrite: the original RECORD is kept (written in :func:`unpack_wheel`)."""
 
 
@@ -238,7 +238,9 @@ def unpack_tree(tree: Path, filename: str, sha256: str, size: int, dest: Path) -
     return _install_into(source, filename, sha256, size, dest)
 
 
-def _install_into(source: _CheckedWheelFile | _TreeSource, filename: str, sha256: str, size: int, dest: Path) -> EntrySummary:
+def _install_into(
+    source: _CheckedWheelFile | _TreeSource, filename: str, sha256: str, size: int, dest: Path
+) -> EntrySummary:
     try:
         dist_info = source.dist_info_dir
         # Names only: every member listed in RECORD. Contents are checked while
@@ -391,7 +393,7 @@ class _TreeSource(WheelSource):
             odd = sorted(listed ^ present)[0]
             raise ValueError(f"{odd} is {'missing from the tree' if odd in listed else 'not mentioned in RECORD'}")
 
-    def get_contents(self):  # type: ignore[override]
+    def get_contents(self):
         records = self._records()
         for rel in self._files:
             elements = records[rel]

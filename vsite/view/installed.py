@@ -64,7 +64,8 @@ def record(
             continue
         elif rec.scheme == "scripts":
             if rec.path in launchers:
-                rows[f"{pkg.summary.dist_info[: -len('.dist-info')]}.data/scripts/{rec.path}"] = (rec.hash, str(rec.size))
+                data_dir = pkg.summary.dist_info[: -len(".dist-info")] + ".data"
+                rows[f"{data_dir}/scripts/{rec.path}"] = (rec.hash, str(rec.size))
             # otherwise the installed bytes come from ``scripts``
         elif rec.scheme == "headers":
             rows[f"{up}include/site/python{python_version}/{pkg.name}/{rec.path}"] = (rec.hash, str(rec.size))

@@ -156,8 +156,8 @@ class MergedView(MergedTree):
         if headers:
             parts = ["include", "site", f"python{target.python_version}"]
             skel["include"] = (_nested(parts, VDir(VENV_OWNER, (Fixed(headers),))),)
-        data = [Layer(pkg.owner, pkg.scheme_dir("data")) for pkg in self.packages if pkg.summary.has_data]
-        return (Fixed(skel), *data)
+        data_layers = [Layer(pkg.owner, pkg.scheme_dir("data")) for pkg in self.packages if pkg.summary.has_data]
+        return (Fixed(skel), *data_layers)
 
     # -- conflicts -----------------------------------------------------------
     def conflicts(self, *, complete: bool = True) -> list[Conflict]:

@@ -60,7 +60,8 @@ class Package:
                 rel = os.path.relpath(path, self.entry)
                 raise StoreError(
                     f"store entry of {self.name} {self.summary.version} was changed after fetch ({rel});"
-                    " `vsite cache verify` lists what changed, `vsite cache gc --corrupt` then `vsite fetch` restores it"
+                    " `vsite cache verify` lists what changed,"
+                    " `vsite cache gc --corrupt` then `vsite fetch` restores it"
                 )
 
     @property

@@ -340,4 +340,5 @@ class MergedTree(View):
         if isinstance(entry, Link):
             return self._add(LinkNode(self._alloc(), 0o777, self.mtime_ns, entry.target))
         assert isinstance(entry, Real) and c.st is not None and stat.S_ISREG(c.st.st_mode)
-        return self._add(FileNode(self._alloc(), file_mode(c.st.st_mode), c.st.st_mtime_ns, c.st.st_size, real=entry.path))
+        mode = file_mode(c.st.st_mode)
+        return self._add(FileNode(self._alloc(), mode, c.st.st_mtime_ns, c.st.st_size, real=entry.path))

@@ -1,0 +1,121 @@
+"""Fetch what a plan lacks and build its view for one mount point: the step before a daemon starts.
+
+Shared by ``vsite mount`` (vsite.cli.mount_cmd) and the start of a shared mount
+(vsite.shared.join), so it sits below both and imports no click: messages go
+through ``say`` (default: one line on stderr), and on a terminal the fetch
+counts its packages on one stderr line. The store and the view are imported
+when it runs: only the process that starts a daemon needs them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vsite.fs import registry
+
+if TYPE_CHECKING:
+    from vsite.plan.model import Plan, PlanItem
+    from vsite.store import Store
+    from vsite.target import Target
+    from vsite.view.conflicts import Conflict
+    from vsite.view.merged import MergedView
+
+Say = Callable[[str], None]
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def prepare(
+    plan: Plan,
+    interpreter: Target,
+    lock: str,
+    mountpoint: str,
+    *,
+    venv: bool,
+    offline: bool,
+    allow_other: bool = False,
+    say: Say = say_on_stderr,
+) -> tuple[Store, MergedView, registry.MountRecord]:
+    """Fetch what ``plan`` lacks and build its view for ``mountpoint``: (store, view, registry record).
+
+    ``venv``: the view is a whole venv rooted at ``mountpoint``, else its site-packages.
+    Decides the data path too (vsite.fs.readonly): links into the store, for root
+    through a read-only bind mount made here, which the daemon releases with the
+    mount, and the caller with ``readonly.release`` if it never starts one.
+    """
+    from vsite.fs import readonly
+    from vsite.store import Store
+    from vsite.view import build_view
+    from vsite.view.conflicts import warning as conflict_warning
+
+    store = Store()
+    fetch(store, plan, interpreter, offline, say)
+    data_path = readonly.choose(store.layout.wheels_dir(), mountpoint, allow_other=allow_other)
+    if data_path.why:
+        say(f"vsite: {data_path.why}")
+    try:
+        view = build_view(plan, store, interpreter, venv_root=mountpoint if venv else None, links=data_path.links)
+    except BaseException:
+        readonly.release(mountpoint)
+        raise
+    fast_path_notice(say)
+    found = view.conflicts()
+    line = conflict_warning(found)
+    if line:
+        say(f"vsite: warning: {line}")
+    wheel_hashes = (store.key(item) for item in plan.items)  # store entry keys: wheel (or source) sha256
+    record = registry.MountRecord(
+        mountpoint=mountpoint,
+        lock=os.path.abspath(lock),
+        plan_key=plan.key(),
+        packages=sum(1 for item in plan.items if item.kind != "virtual"),
+        wheels=sorted(sha for sha in wheel_hashes if sha),
+        venv=venv,
+        conflicts=[describe(c) for c in found],
+    )
+    return store, view, record
+
+
+@functools.cache
+def fast_path_notice(say: Say = say_on_stderr) -> None:
+    """Name, once per command (cached), the fast paths the installed pyfuse3 build lacks
+    (stock pyfuse3 works, slower). Said here, not in the daemon, whose stderr is its log;
+    from pyfuse3's version alone (vsite.fs.pyfuse3_build), so the command does not import pyfuse3."""
+    from vsite.fs.pyfuse3_build import notice
+
+    line = notice()
+    if line:
+        say(line)
+
+
+def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say = say_on_stderr) -> None:
+    """Fill the store for the plan: a counter on a terminal, one summary line if anything came in."""
+    total = len(plan.items)
+    counted = 0
+
+    def count(item: PlanItem, action: str) -> None:
+        nonlocal counted
+        counted += 1
+        sys.stderr.write(f"\rvsite: fetching {counted}/{total}")
+        sys.stderr.flush()
+
+    try:
+        report = store.fetch(plan, interpreter, offline=offline, progress=count if sys.stderr.isatty() else None)
+    finally:
+        if counted:
+            sys.stderr.write("\n")
+    fetched = len(report.downloaded) + len(report.from_uv_cache) + len(report.local) + len(report.built)
+    if fetched:
+        say(f"vsite: fetched {fetched} of {total} packages into the store")
+
+
+def describe(conflict: Conflict) -> str:
+    """One conflict as ``vsite status --conflicts`` lists it."""
+    same = {True: ", identical copies", False: ", copies differ", None: ""}[conflict.identical]
+    return f"{conflict.path}: {conflict.winner} over {', '.join(conflict.losers)}{same}"
