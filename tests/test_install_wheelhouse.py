@@ -1,7 +1,9 @@
 """Issue 15, acceptance: vsite installed the way users install it, from the wheelhouse alone.
 
 ``make dist`` (idempotent: a re-run with nothing changed takes well under a
-second), then a fresh venv of this machine's Python 3.11 installs vsite with
+second), then a fresh venv of each of this machine's Pythons vsite supports
+(3.11, and 3.12/3.13 where pyenv or PATH has them: planhelp.other_pythons)
+installs vsite with
 ``pip install --no-index --only-binary :all: --find-links dist vsite`` -- no
 index, nothing built, and no pip configuration (this machine's pip.conf adds
 find-links of its own). From that venv: ``vsite doctor`` exits 0 reporting the
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from fusetools import force_unmount, require_fs_mode
+from planhelp import other_pythons
 
 REPO = Path(__file__).resolve().parent.parent
 DIST = REPO / "dist"
@@ -34,6 +37,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.fuse, pytest.mark.network]
 def _base_python() -> str:
     """This interpreter's base (not a venv's python): the Python the wheelhouse is built for."""
     return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+# The host interpreters vsite runs on (requires-python >= 3.11): this one's base and every other one here.
+HOST_PYTHONS = [_base_python()] + [path for path, version in other_pythons() if version >= (3, 11)]
 
 
 def _makefile_label() -> str:
@@ -59,7 +66,13 @@ def _run(args: list, env: dict, timeout: float = 600, **kw) -> subprocess.Comple
     return proc
 
 
-def test_wheelhouse_installs_and_mounts(tmp_path):
+def _version(python: str) -> str:
+    return subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("python", HOST_PYTHONS, ids=_version)
+def test_wheelhouse_installs_and_mounts(tmp_path, python):
     require_fs_mode("zero-message")
     timings: dict[str, float] = {}
     start = time.monotonic()
@@ -67,17 +80,18 @@ def test_wheelhouse_installs_and_mounts(tmp_path):
 
     # 1. The wheelhouse (built for this Python; the Makefile's own venv, never .venv).
     make_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    _run(["make", "-C", REPO, "dist", f"PYTHON={_base_python()}"], make_env, timeout=1200)
+    _run(["make", "-C", REPO, "dist", f"PYTHON={python}"], make_env, timeout=1200)
     wheels = sorted(p.name for p in DIST.glob("*.whl"))
     patched = _makefile_label()
-    assert any(w.startswith(f"pyfuse3-{patched}-") for w in wheels), wheels
+    tag = "cp" + _version(python).replace(".", "")
+    assert any(w.startswith(f"pyfuse3-{patched}-{tag}-") for w in wheels), wheels
     assert any(w.startswith("vsite-") for w in wheels), wheels
     assert (DIST / "src" / "patch_pyfuse3.py").is_file()  # the LGPL source offer travels with the wheel
     timings["make dist"] = time.monotonic() - start
 
     # 2. A fresh venv; install from dist/ alone, binaries only.
     venv = tmp_path / "venv"
-    _run([_base_python(), "-m", "venv", venv], env)
+    _run([python, "-m", "venv", venv], env)
     _run([venv / "bin/python", "-m", "pip", "install", "-q", "--no-index", "--only-binary", ":all:",
           "--find-links", DIST, "vsite"], env, cwd=tmp_path)
     versions = json.loads(_run([venv / "bin/python", "-c",
@@ -110,7 +124,8 @@ def test_wheelhouse_installs_and_mounts(tmp_path):
                                  "import json, sys; from vsite.fs import mountpoint, registry; "
                                  "print(json.dumps(mountpoint.fresh_stats(registry.read_record(sys.argv[1]))))",
                                  mnt], env, cwd=tmp_path).stdout)
-        assert stats["zero_message_open"] is True, stats
+        assert stats["zero_message_open"] is True and stats["cache_symlinks"] is True, stats
+        assert stats["links"] is True, stats  # the native data path: links into the store
         # ENOSYS to the first open and opendir: the kernel sent no other.
         assert stats["requests"].get("open", 0) <= 1 and stats["requests"].get("opendir", 0) <= 1, stats
         status = _run([venv / "bin/vsite", "status"], env).stdout

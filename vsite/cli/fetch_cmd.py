@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options
-
-if TYPE_CHECKING:
-    from vsite.plan.model import PlanItem
 
 
 @main.command("fetch")
@@ -23,28 +19,25 @@ if TYPE_CHECKING:
 def fetch(lock: str, offline: bool, jobs: int, **plan_opts) -> None:
     """Download, verify, unpack and compile the lock's wheels into the store.
 
-    A progress bar on a terminal, nothing otherwise. A second fetch of the same
-    lock touches no network.
+    On a terminal: wheels and bytes downloaded on one line, then a summary;
+    nothing otherwise. A second fetch of the same lock touches no network.
     """
     plan, target = plan_from_cli(lock, **plan_opts)
     from vsite.store import Store  # heavy: only when the command runs
+    from vsite.store.progress import FetchMeter, megabytes
 
     store = Store()
     if not sys.stderr.isatty():
         store.fetch(plan, target, offline=offline, jobs=jobs)
         return
-    with click.progressbar(
-        length=len(plan.items), label="fetching", file=sys.stderr, show_pos=True,
-        item_show_func=lambda name: name,
-    ) as bar:
-
-        def progress(item: PlanItem, action: str) -> None:
-            bar.current_item = item.name
-            bar.update(1)
-
-        report = store.fetch(plan, target, offline=offline, jobs=jobs, progress=progress)
+    meter = FetchMeter(plan, store, sys.stderr)
+    try:
+        report = store.fetch(plan, target, offline=offline, jobs=jobs, progress=meter.item_done,
+                             received=meter.downloaded)
+    finally:
+        meter.finish(None)
     click.echo(
-        f"{len(plan.items)} packages: {len(report.downloaded)} downloaded, "
+        f"{len(plan.items)} packages: {len(report.downloaded)} downloaded ({megabytes(meter.received)}), "
         f"{len(report.from_uv_cache)} from uv's cache, "
         f"{len(report.local)} local, {len(report.built)} built, {len(report.reused)} already in the store; "
         f"{len(report.compiled)} compiled for {target.cache_tag}",

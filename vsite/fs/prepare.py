@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from vsite.fs import registry
 
 if TYPE_CHECKING:
-    from vsite.plan.model import Plan, PlanItem
+    from vsite.plan.model import Plan
     from vsite.store import Store
     from vsite.target import Target
     from vsite.view.conflicts import Conflict
@@ -95,24 +95,20 @@ def fast_path_notice(say: Say = say_on_stderr) -> None:
 
 
 def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say = say_on_stderr) -> None:
-    """Fill the store for the plan: a counter on a terminal, one summary line if anything came in."""
-    total = len(plan.items)
-    counted = 0
+    """Fill the store for the plan: wheels and bytes on one line on a terminal (vsite.store.progress),
+    one summary line if anything came in."""
+    from vsite.store.progress import FetchMeter
 
-    def count(item: PlanItem, action: str) -> None:
-        nonlocal counted
-        counted += 1
-        sys.stderr.write(f"\rvsite: fetching {counted}/{total}")
-        sys.stderr.flush()
-
+    meter = FetchMeter(plan, store, sys.stderr)
+    live = sys.stderr.isatty()
+    report = None
     try:
-        report = store.fetch(plan, interpreter, offline=offline, progress=count if sys.stderr.isatty() else None)
+        report = store.fetch(plan, interpreter, offline=offline, progress=meter.item_done if live else None,
+                             received=meter.downloaded)
     finally:
-        if counted:
-            sys.stderr.write("\n")
-    fetched = len(report.downloaded) + len(report.from_uv_cache) + len(report.local) + len(report.built)
-    if fetched:
-        say(f"vsite: fetched {fetched} of {total} packages into the store")
+        line = meter.finish(report)
+    if line:
+        say(line)
 
 
 def describe(conflict: Conflict) -> str:

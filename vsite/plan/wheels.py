@@ -14,22 +14,14 @@ from vsite.plan.model import Artifact
 
 
 def wheel_tags(filename: str) -> tuple[list[str], tuple[int, str] | None] | None:
-    """The expanded tags and build tag of a wheel file name, or None if it is not one."""
-    if not filename.endswith(".whl"):
+    """The expanded tags and build tag of a wheel file name (packaging's parser), or None if it is not one."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    try:
+        _name, _version, build, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
         return None
-    parts = filename[:-4].split("-")
-    if len(parts) == 6:
-        build_raw = parts[2]
-        digits = len(build_raw) - len(build_raw.lstrip("0123456789"))
-        if digits == 0:
-            return None
-        build: tuple[int, str] | None = (int(build_raw[:digits]), build_raw[digits:])
-    elif len(parts) == 5:
-        build = None
-    else:
-        return None
-    pys, abis, plats = (p.split(".") for p in parts[-3:])
-    return [f"{py}-{abi}-{plat}" for py in pys for abi in abis for plat in plats], build
+    return [str(tag) for tag in tags], (build or None)
 
 
 def best_wheel(wheels: Iterable[Artifact], rank: dict[str, int]) -> Artifact | None:

@@ -13,12 +13,12 @@ unmount: it either gets its lease first or finds the mount gone.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 from typing import TYPE_CHECKING
 
 from vsite.errors import MountError
+from vsite.fileio import flocked
 from vsite.shared import client
 from vsite.shared.env import SharedEnv
 
@@ -42,11 +42,10 @@ def join(
         return env, sock
     try:
         env.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(env.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(os.open(env.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     except OSError as exc:
         raise MountError(f"cannot create the shared mount's files in {env.root.parent}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(env.lock_file, 0o600):
         sock = client.lease(env, request)
         if sock is None:
             _start(env, plan, target, lock, grace=grace, offline=offline)
@@ -54,9 +53,6 @@ def join(
             if sock is None:
                 raise MountError(f"the new daemon of {env.venv} does not answer on its lease socket")
         return env, sock
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _start(

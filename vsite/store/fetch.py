@@ -47,7 +47,8 @@ from vsite.target import Target
 if TYPE_CHECKING:
     from vsite.store.store import Store
 
-Progress = Callable[[PlanItem, str], None]
+Progress = Callable[[PlanItem, str], None]  # an item is done: (item, the report field it went to)
+Received = Callable[[int], None]  # bytes downloaded (a chunk), from any of the fetch's threads
 
 
 @dataclass
@@ -71,12 +72,15 @@ def fetch(
     offline: bool = False,
     jobs: int = 8,
     progress: Progress | None = None,
+    received: Received | None = None,
 ) -> FetchReport:
     """Run one :class:`Fetch`. The store's own disk failing (full, read-only, ...) is a
-    StoreError naming the store, not a traceback; what the fetch staged is withdrawn."""
+    StoreError naming the store, not a traceback; what the fetch staged is withdrawn.
+    ``progress`` hears of each item done, ``received`` of each chunk downloaded
+    (vsite.store.progress.FetchMeter shows both)."""
     layout = store.layout
     try:
-        return Fetch(store, target, offline=offline, jobs=jobs).run(plan, progress)
+        return Fetch(store, target, offline=offline, jobs=jobs, received=received).run(plan, progress)
     except OSError as exc:
         in_store = layout.contains(exc.filename) or layout.contains(exc.filename2)
         if exc.errno not in STORE_ERRNOS and not in_store:
@@ -88,8 +92,11 @@ def fetch(
 class Fetch:
     """One fetch of a plan for ``target``: its budgets and the parts it staged."""
 
-    def __init__(self, store: "Store", target: Target, *, offline: bool = False, jobs: int = 8) -> None:
+    def __init__(
+        self, store: "Store", target: Target, *, offline: bool = False, jobs: int = 8, received: Received | None = None
+    ) -> None:
         self.store = store
+        self.received = received
         self.layout = store.layout
         self.target = target
         self.offline = offline
@@ -230,7 +237,7 @@ class Fetch:
                 f"{what(item)}: the lock gives no sha256 for {art.filename}; refusing to fetch it unverified"
             )
         with self.net:
-            download(art.url, dest, what=what(item), sha256=sha256, size=art.size)
+            download(art.url, dest, what=what(item), sha256=sha256, size=art.size, progress=self.received)
         return "downloaded"
 
     def from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:

@@ -26,7 +26,7 @@ from vsite.store.layout import StoreLayout
 
 if TYPE_CHECKING:
     from vsite.plan.model import Plan, PlanItem
-    from vsite.store.fetch import FetchReport, Progress
+    from vsite.store.fetch import FetchReport, Progress, Received
     from vsite.store.maintenance import EntryInfo
     from vsite.target import Target
 
@@ -74,11 +74,12 @@ class Store:
         offline: bool = False,
         jobs: int = 8,
         progress: "Progress | None" = None,
+        received: "Received | None" = None,
     ) -> "FetchReport":
         """Make every item of ``plan`` present and compiled for ``target`` (see :mod:`vsite.store.fetch`)."""
         from vsite.store.fetch import fetch
 
-        return fetch(self, plan, target, offline=offline, jobs=jobs, progress=progress)
+        return fetch(self, plan, target, offline=offline, jobs=jobs, progress=progress, received=received)
 
     # -- maintenance --------------------------------------------------------
 
