@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from vsite.paths import runtime_dir
 from vsite.target import Target, current
 
 
@@ -26,8 +27,9 @@ def _mounts() -> dict[str, str]:
 
 
 def _ours(point: str, base: str) -> bool:
-    """A mount a test made: under pytest's tmp dirs, or a read-only store bind of a mount (vsite.fs.readonly)."""
-    return point.startswith(base) or "/store-ro/" in point
+    """A mount a test made: under pytest's tmp dirs, or a read-only store bind (vsite.fs.readonly) in
+    the runtime dir tests use when they set none (other processes' binds elsewhere are not ours)."""
+    return point.startswith(base) or point.startswith(str(runtime_dir() / "store-ro") + "/")
 
 
 @pytest.fixture(autouse=True)

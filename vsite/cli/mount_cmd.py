@@ -80,9 +80,6 @@ def _mount(claim: mountpoint.Claim, lock: str, given: str, venv: bool, offline: 
         # fetch's lock record covers them until this pin exists).
         usage.pin(store, record.plan_key, record.wheels, pid)
     except BaseException:
-        from vsite.fs import readonly
-
-        readonly.release(path)
         if created:
             try:
                 os.rmdir(path)

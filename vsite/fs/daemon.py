@@ -113,11 +113,9 @@ class _Daemon:
     def _around_mount(self) -> Iterator[None]:
         """What must exist while the mount does, torn down after the mount is closed (also
         when init fails): the read-only bind mount of the store that root's links lead
-        into (made by ``prepare`` before the fork, vsite.fs.readonly)."""
-        try:
+        into (vsite.fs.readonly.hold), so it lives exactly as long as this daemon."""
+        with readonly.hold(getattr(self.ops.view, "links", None)):
             yield
-        finally:
-            readonly.release(self.mountpoint)
 
     def _close(self) -> None:
         import pyfuse3

@@ -46,8 +46,7 @@ def prepare(
 
     ``venv``: the view is a whole venv rooted at ``mountpoint``, else its site-packages.
     Decides the data path too (vsite.fs.readonly): links into the store, for root
-    through a read-only bind mount made here, which the daemon releases with the
-    mount, and the caller with ``readonly.release`` if it never starts one.
+    through a read-only bind mount that the daemon makes and removes.
     """
     from vsite.fs import readonly
     from vsite.store import Store
@@ -59,11 +58,7 @@ def prepare(
     data_path = readonly.choose(store.layout.wheels_dir(), mountpoint, allow_other=allow_other)
     if data_path.why:
         say(f"vsite: {data_path.why}")
-    try:
-        view = build_view(plan, store, interpreter, venv_root=mountpoint if venv else None, links=data_path.links)
-    except BaseException:
-        readonly.release(mountpoint)
-        raise
+    view = build_view(plan, store, interpreter, venv_root=mountpoint if venv else None, links=data_path.links)
     fast_path_notice(say)
     found = view.conflicts()
     line = conflict_warning(found)

@@ -12,9 +12,12 @@ decides what protects the store:
   (dirs 0o555, files 0o444/0o555, vsite.store.seal) refuse the user's writes,
   so the links lead straight into the store;
 - **root**: root ignores modes, so the links lead into a *read-only bind mount*
-  of the store's entries, made for this mount at :func:`bind_path` and
-  detached with it; every write through it fails with EROFS, whatever the
-  caller's privileges, and the page cache is the store's (same inodes);
+  of the store's entries at :func:`bind_path`, made by the mount's daemon
+  before it mounts (:func:`hold`) and detached when it ends, so the bind lives
+  exactly as long as the daemon (a SIGKILLed daemon's is detached by ``vsite
+  unmount`` or the next mount there, with its dead FUSE mount); every write
+  through it fails with EROFS, whatever the caller's privileges, and the page
+  cache is the store's (same inodes);
 - **a user's mount with ``--allow-other``**: root could reach the links and a
   user cannot make a bind mount, so the daemon serves the bytes (no links);
   also when root cannot bind-mount (no CAP_SYS_ADMIN, e.g. a container), or
@@ -26,14 +29,17 @@ diagnosis and for benchmarks of the two data paths.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsite.errors import MountError
 from vsite.paths import runtime_dir
 from vsite.view.tree import StoreLinks
 
@@ -64,7 +70,8 @@ def bind_path(mountpoint: str) -> Path:
 
 
 def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPath:
-    """Decide (and for root, set up) where ``mountpoint``'s links into ``store_entries`` lead."""
+    """Decide where ``mountpoint``'s links into ``store_entries`` lead (no side effect: for
+    root, the daemon makes the bind mount, :func:`hold`)."""
     store = str(store_entries)
     if os.environ.get("VSITE_LINKS") == "0":
         return DataPath(None, "VSITE_LINKS=0: the daemon serves every file")
@@ -73,15 +80,45 @@ def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPa
             why = "--allow-other as a user: the daemon serves every file (root could write through links)"
             return DataPath(None, why)
         return DataPath(StoreLinks(store, store), "")
+    if not _can_mount():
+        return DataPath(None, "no CAP_SYS_ADMIN for a read-only bind of the store: the daemon serves every file")
     at = bind_path(mountpoint)
-    try:
-        bind_read_only(store_entries, at)
-    except OSError as exc:
-        return DataPath(None, f"cannot bind-mount the store read-only ({exc.strerror}): the daemon serves every file")
-    if allow_other and not _others_can_traverse(at):
-        release(mountpoint)
-        return DataPath(None, f"{at.parent} is not searchable by other users: the daemon serves every file")
+    if allow_other and not _others_can_traverse(runtime_dir()):
+        return DataPath(None, f"{runtime_dir()} is not searchable by other users: the daemon serves every file")
     return DataPath(StoreLinks(store, str(at)), "")
+
+
+@contextlib.contextmanager
+def hold(links: StoreLinks | None) -> Iterator[None]:
+    """While the block runs, the read-only bind mount ``links`` leads into exists (root's mounts;
+    nothing to do when the links lead into the store itself). A failure is a MountError."""
+    if links is None or links.root == links.store:
+        yield
+        return
+    at = Path(links.root)
+    try:
+        bind_read_only(Path(links.store), at)
+        if at.parent.stat().st_mode & 0o777 != 0o755:
+            os.chmod(at.parent, 0o755)  # other users of an --allow-other mount walk through it
+    except OSError as exc:
+        raise MountError(f"cannot bind-mount the store read-only at {at}: {exc.strerror}"
+                         " (VSITE_LINKS=0 serves every file from the daemon instead)") from None
+    try:
+        yield
+    finally:
+        release_path(at)
+
+
+def _can_mount() -> bool:
+    """Whether this process has CAP_SYS_ADMIN (a container's root often has not)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 21))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def bind_read_only(source: Path, at: Path) -> None:

@@ -59,7 +59,7 @@ def _start(
     env: SharedEnv, plan: "Plan", target: "Target", lock: str, *, grace: float, offline: bool
 ) -> None:
     """Mount ``plan`` at ``env.venv`` with a lease server in its daemon (called under the file lock)."""
-    from vsite.fs import mountpoint, readonly
+    from vsite.fs import mountpoint
     from vsite.fs.daemon import spawn
     from vsite.fs.prepare import prepare
     from vsite.shared.server import LeaseServer
@@ -69,11 +69,7 @@ def _start(
     _clear_dead_mount(env)
     path, _ = mountpoint.prepare_mountpoint(env.venv)
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
-    try:
-        pid = spawn(view, record, service=LeaseServer(env, grace).run)
-    except BaseException:
-        readonly.release(path)
-        raise
+    pid = spawn(view, record, service=LeaseServer(env, grace).run)
     usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 
 
