@@ -20,6 +20,14 @@ decides what protects the store:
   also when root cannot bind-mount (no CAP_SYS_ADMIN, e.g. a container), or
   when other users could not traverse the bind mount's path.
 
+A view may take entries from several stores: the local one and shared stores
+of the search path (vsite.store.search). Each store the view uses gets its own
+pair in the links (vsite.view.tree.StoreLinks): for a user straight into it;
+for root into its own read-only bind (``bind_path(mountpoint, n)``), except a
+store on a read-only filesystem (``statvfs`` ST_RDONLY: a squashfs image, a
+read-only NFS export, CVMFS), where the kernel refuses every write already and
+the links lead straight into it.
+
 ``VSITE_LINKS=0`` turns links off (the daemon serves every byte): for
 diagnosis and for benchmarks of the two data paths.
 """
@@ -31,6 +39,7 @@ import errno
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,31 +66,59 @@ class DataPath:
         return self.links is not None
 
 
-def bind_path(mountpoint: str) -> Path:
-    """The read-only bind mount of the store that root's mount at ``mountpoint`` links into."""
-    digest = hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
-    return runtime_dir() / "store-ro" / digest
+def _digest(mountpoint: str) -> str:
+    return hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
 
 
-def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPath:
-    """Decide (and for root, set up) where ``mountpoint``'s links into ``store_entries`` lead."""
-    store = str(store_entries)
+def bind_path(mountpoint: str, n: int = 0) -> Path:
+    """The read-only bind mount of the ``n``-th store that root's mount at ``mountpoint``
+    links into (0: the first store the view uses, normally the local one)."""
+    name = _digest(mountpoint) + (f"-{n}" if n else "")
+    return runtime_dir() / "store-ro" / name
+
+
+def read_only_fs(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies on a filesystem mounted read-only (statvfs ST_RDONLY)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def choose(stores: Path | Sequence[Path], mountpoint: str, *, allow_other: bool) -> DataPath:
+    """Decide (and for root, set up) where ``mountpoint``'s links into ``stores`` lead: the
+    directories of entries (``v2/wheels``) of every store the view takes entries from."""
+    entries = [str(stores)] if isinstance(stores, (str, os.PathLike)) else [str(s) for s in stores]
     if os.environ.get("VSITE_LINKS") == "0":
         return DataPath(None, "VSITE_LINKS=0: the daemon serves every file")
+    if not entries:
+        return DataPath(None, "")  # nothing from any store (virtual items only)
     if os.geteuid() != 0:
         if allow_other:
             why = "--allow-other as a user: the daemon serves every file (root could write through links)"
             return DataPath(None, why)
-        return DataPath(StoreLinks(store, store), "")
-    at = bind_path(mountpoint)
-    try:
-        bind_read_only(store_entries, at)
-    except OSError as exc:
-        return DataPath(None, f"cannot bind-mount the store read-only ({exc.strerror}): the daemon serves every file")
-    if allow_other and not _others_can_traverse(at):
-        release(mountpoint)
-        return DataPath(None, f"{at.parent} is not searchable by other users: the daemon serves every file")
-    return DataPath(StoreLinks(store, str(at)), "")
+        return DataPath(StoreLinks.of((store, store) for store in entries), "")
+    pairs: list[tuple[str, str]] = []
+    for n, store in enumerate(entries):
+        if read_only_fs(store):
+            pairs.append((store, store))  # the kernel refuses every write there already
+            continue
+        at = bind_path(mountpoint, n)
+        try:
+            bind_read_only(Path(store), at)
+        except OSError as exc:
+            release(mountpoint)
+            return DataPath(
+                None, f"cannot bind-mount the store {store} read-only ({exc.strerror}): the daemon serves every file"
+            )
+        pairs.append((store, str(at)))
+    if allow_other:
+        for _, root in pairs:
+            if not _others_can_traverse(Path(root)):
+                release(mountpoint)
+                why = f"{Path(root).parent} is not searchable by other users: the daemon serves every file"
+                return DataPath(None, why)
+    return DataPath(StoreLinks.of(pairs), "")
 
 
 def bind_read_only(source: Path, at: Path) -> None:
@@ -97,9 +134,17 @@ def bind_read_only(source: Path, at: Path) -> None:
 
 
 def release(mountpoint: str) -> None:
-    """Detach and remove the read-only bind mount of ``mountpoint``, if there is one (idempotent)."""
-    if os.geteuid() == 0:
-        release_path(bind_path(mountpoint))
+    """Detach and remove the read-only bind mounts of ``mountpoint``, if there are any (idempotent)."""
+    if os.geteuid() != 0:
+        return
+    first = bind_path(mountpoint)
+    try:
+        names = os.listdir(first.parent)
+    except OSError:
+        return
+    for name in names:
+        if name == first.name or name.startswith(first.name + "-"):
+            release_path(first.parent / name)
 
 
 def release_path(at: Path) -> None:
