@@ -26,8 +26,12 @@ def _mounts() -> dict[str, str]:
 
 
 def _ours(point: str, base: str) -> bool:
-    """A mount a test made: under pytest's tmp dirs, or a read-only store bind of a mount (vsite.fs.readonly)."""
-    return point.startswith(base) or "/store-ro/" in point
+    """A mount a test made: under pytest's tmp dirs, or a read-only store bind (vsite.fs.readonly) in the
+    default runtime dir (a test that left VSITE_RUNTIME_DIR unset). Not any ``store-ro`` bind on the
+    machine: another test session running at the same time has its own, which are not ours to remove."""
+    from vsite.paths import runtime_dir
+
+    return point.startswith(base) or point.startswith(f"{runtime_dir()}/store-ro/")
 
 
 @pytest.fixture(autouse=True)
