@@ -10,14 +10,16 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test reliability system venv clean dist
 
-# Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3).
+# Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3),
+# squashfs-tools (mksquashfs: the tests pack a published store as a squashfs image).
 system:
 	@if command -v fusermount3 >/dev/null 2>&1 && pkg-config --exists fuse3 2>/dev/null \
+	    && command -v mksquashfs >/dev/null 2>&1 \
 	    && $(PYTHON) -c 'import sysconfig,os,sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")))'; then :; \
 	else \
-	    echo ">> installing Debian packages: fuse3 libfuse3-dev pkg-config gcc python3-dev"; \
+	    echo ">> installing Debian packages: fuse3 libfuse3-dev pkg-config gcc python3-dev squashfs-tools"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        fuse3 libfuse3-dev pkg-config gcc python3-dev >/dev/null; \
+	        fuse3 libfuse3-dev pkg-config gcc python3-dev squashfs-tools >/dev/null; \
 	fi
 
 $(PY): | system

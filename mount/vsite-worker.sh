@@ -14,7 +14,8 @@
 #
 # Environment: VSITE (the vsite command, default `vsite`), VSITE_LOCK,
 # VSITE_OPTS (plan options, e.g. "--extra gpu --python /usr/bin/python3.12",
-# split on spaces), VSITE_GRACE (seconds), VSITE_RUNTIME_DIR, VSITE_CACHE_DIR.
+# split on spaces), VSITE_GRACE (seconds), VSITE_RUNTIME_DIR, VSITE_CACHE_DIR,
+# VSITE_STORE_PATH (shared read-only stores used in place, colon-separated).
 set -eu
 
 vsite=${VSITE:-vsite}

@@ -85,8 +85,9 @@ def make_env_wheels(directory: Path, packages: int, modules: int, *, big: int = 
     return wheels
 
 
-def write_pylock(path: Path, wheels: list[Path]) -> Path:
-    """A PEP 751 lock installing exactly ``wheels`` (local paths, with sha256 and size)."""
+def write_pylock(path: Path, wheels: list[Path], *, urls: bool = False) -> Path:
+    """A PEP 751 lock installing exactly ``wheels`` (local paths, with sha256 and size); with
+    ``urls``, named by ``file://`` URL instead (fetched like downloads, so ``--offline`` refuses them)."""
     lines = ['lock-version = "1.0"', 'created-by = "vsite-tests"', 'requires-python = ">=3.8"', ""]
     for wheel in wheels:
         name, version = wheel.name.split("-")[:2]
@@ -95,7 +96,8 @@ def write_pylock(path: Path, wheels: list[Path]) -> Path:
             "[[packages]]",
             f'name = "{name.replace("_", "-")}"',
             f'version = "{version}"',
-            f'wheels = [{{ name = "{wheel.name}", path = "{wheel}", size = {wheel.stat().st_size},'
+            f'wheels = [{{ name = "{wheel.name}", {"url" if urls else "path"} = "{"file://" if urls else ""}{wheel}",'
+            f' size = {wheel.stat().st_size},'
             f' hashes = {{ sha256 = "{sha}" }} }}]',
             "",
         ]

@@ -18,7 +18,7 @@ from vsite.cli import doctor_cmd, main
 
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ["vsite", "fuse-device", "fusermount3", "mount-privilege", "kernel", "pyfuse3", "allow-other",
-         "store", "uv-cache", "runtime-dir"]
+         "store", "store-path", "uv-cache", "runtime-dir"]
 
 
 @pytest.fixture
@@ -211,6 +211,19 @@ def test_store_under_a_file(dirs, monkeypatch, tmp_path):
     result = _doctor(monkeypatch)
     assert (result.exit_code, _fails(result)) == (1, ["store"]), result.output
     assert "is not a directory" in result.output
+
+
+def test_store_path_lists_the_shared_stores(dirs, monkeypatch, tmp_path):
+    (tmp_path / "shared" / "v2" / "wheels" / "abc").mkdir(parents=True)
+    monkeypatch.delenv("VSITE_STORE_PATH", raising=False)
+    assert _lines(_doctor(monkeypatch))["store-path"] == "info"
+    monkeypatch.setenv("VSITE_STORE_PATH", str(tmp_path / "shared"))
+    result = _doctor(monkeypatch)
+    assert _lines(result)["store-path"] == "ok" and "1 entries" in result.output, result.output
+    monkeypatch.setenv("VSITE_STORE_PATH", f"{tmp_path / 'shared'}:{tmp_path / 'absent'}")
+    result = _doctor(monkeypatch)
+    assert result.exit_code == 0 and _lines(result)["store-path"] == "warn", result.output
+    assert f"no store at {tmp_path / 'absent'}" in result.output
 
 
 def test_store_on_a_network_filesystem_is_a_warning(dirs, monkeypatch):

@@ -260,9 +260,11 @@ def test_unprivileged_owner_cannot_write_through_links(user):
     assert Store(user.home / "cache").verify() == []
 
 
-def test_a_store_read_only_to_the_user_and_on_another_filesystem(user):
+@pytest.mark.parametrize("given_as", ["VSITE_CACHE_DIR", "VSITE_STORE_PATH"])
+def test_a_store_read_only_to_the_user_and_on_another_filesystem(user, given_as):
     """Root fills a store on a tmpfs of its own; a user mounts from it as it is (no pins, no writes):
-    links lead into it across filesystems, imports work, the store is unchanged."""
+    links lead into it across filesystems, imports work, the store is unchanged. Given as the
+    user's local store, or as a shared store of the search path (the user's own local store empty)."""
     lock = str(user.home / "pylock.toml")
     shared = user.home / "shared-store"
     shared.mkdir()
@@ -274,8 +276,8 @@ def test_a_store_read_only_to_the_user_and_on_another_filesystem(user):
         wheels = Store(shared).layout.wheels_dir()
         before = snapshot(shared)
         venv = user.home / "venv-shared-store"
-        done = user.vsite("mount", "--offline", "--venv", "--python", user.python, lock, str(venv),
-                          VSITE_CACHE_DIR=str(shared))
+        stores = {given_as: str(shared)}
+        done = user.vsite("mount", "--offline", "--venv", "--python", user.python, lock, str(venv), **stores)
         assert done.returncode == 0, done.stderr
         try:
             site = venv / user.site_packages
@@ -290,8 +292,10 @@ def test_a_store_read_only_to_the_user_and_on_another_filesystem(user):
             assert tried == {**dict.fromkeys(tried, "EACCES"), "chmod": "EPERM", "utime": "EPERM",
                              "py_compile": "refused"}, tried
         finally:
-            user.vsite("unmount", str(venv), VSITE_CACHE_DIR=str(shared))
+            user.vsite("unmount", str(venv), **stores)
             force_unmount(str(venv))
         assert snapshot(shared) == before  # not even a pin: the store is the owner's
+        if given_as == "VSITE_STORE_PATH":
+            assert not (user.home / "cache" / "v2" / "wheels").exists()  # the user's store gained no wheel
     finally:
         subprocess.run(["umount", "-l", str(shared)], capture_output=True)

@@ -61,3 +61,32 @@ def test_limit_stays_below_the_soft_fd_limit():
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert default_limit() == min(MAX_OPEN, soft // 2)
+
+
+def test_reads_from_many_threads_never_meet_another_files_fd(tmp_path):
+    """The daemon preads in worker threads: an fd evicted while another thread reads it is
+    closed by that reader, never under it (its number could be reused for another file)."""
+    import threading
+
+    paths = _files(tmp_path, 12)
+    store = StoreFiles(limit=2)  # constant eviction
+    errors: list[str] = []
+
+    def reader(seed: int) -> None:
+        for n in range(400):
+            ino = (seed * 7 + n * 5) % len(paths)
+            got = store.pread(ino, paths[ino], os.path.getsize(paths[ino]), 100, 0)
+            if got != f"file {ino}\n".encode():
+                errors.append(f"inode {ino} read {got!r}")
+                return
+
+    before = _open_fds()
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.open_count() <= 2 and _open_fds() - before == store.open_count()
+    store.close_all()
+    assert _open_fds() == before

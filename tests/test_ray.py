@@ -133,7 +133,9 @@ def cluster(tmp_path, monkeypatch):
 
     import vsite.ray
 
-    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))  # the nodes' local store: stays empty
+    # the cluster's shared store, published by the test before the first task (docs/store.md "Clusters")
+    monkeypatch.setenv("VSITE_STORE_PATH", str(tmp_path / "published"))
     monkeypatch.setenv("RAY_RUNTIME_ENV_PLUGINS", vsite.ray.plugin_config())
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray
     # A short grace, not 0: with 0 the mount can go between `vsite mount --shared` (whose lease
@@ -173,11 +175,19 @@ def cluster(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.network
 def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
+    """From a shared store (VSITE_STORE_PATH in the agents' environment) published beforehand:
+    each node's first worker mounts offline, nothing downloaded, the modules in the shared store."""
+    import subprocess
+    import sys
     import time
 
     import ray
 
     from vsite.fs import registry
+
+    published = tmp_path / "published"
+    subprocess.run([sys.executable, "-m", "vsite", "fetch", "--store", str(published), "--python", sys.executable,
+                    str(RAY_LOCK)], check=True, capture_output=True, timeout=900)
 
     @ray.remote(num_cpus=0)
     def report() -> dict:
@@ -192,12 +202,13 @@ def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
         return {
             "prefix": sys.prefix,
             "files": [m.__file__ for m in (attr, click, rich)],
+            "real": os.path.realpath(rich.__file__),
             "ray": ray.__file__,
             "virtual_env": os.environ.get("VIRTUAL_ENV"),
             "pygmentize": shutil.which("pygmentize"),
         }
 
-    runtime_env = {"vsite": {"lock": str(RAY_LOCK)}}
+    runtime_env = {"vsite": {"lock": str(RAY_LOCK), "offline": True}}
     refs = {
         name: [report.options(resources={name: 0.01}, runtime_env=runtime_env).remote() for _ in range(2)]
         for name in NODES
@@ -212,8 +223,12 @@ def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
             assert all(f.startswith(prefix + os.sep) for f in seen["files"] + [seen["ray"]]), seen
             assert seen["virtual_env"] == prefix
             assert seen["pygmentize"] == os.path.join(prefix, "bin", "pygmentize")
+            # root's links lead through a read-only bind of the shared store (a user's: into it)
+            entry = Path(seen["real"]).relative_to(Path(seen["real"]).parents[3])
+            assert (published / "v2" / "wheels" / entry).is_file(), seen["real"]
             prefixes.add(prefix)
     assert len(prefixes) == 2, "one mount per node"
+    assert not (tmp_path / "cache" / "v2" / "wheels").is_dir() or not os.listdir(tmp_path / "cache/v2/wheels")
 
     # Released when the job's workers are gone: end the job (the driver); its workers exit, the mounts go.
     ray.shutdown()
@@ -221,6 +236,19 @@ def test_tasks_on_each_node_run_on_that_nodes_mount(cluster, tmp_path):
     while _vsite_mounts_under(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _vsite_mounts_under(tmp_path)
+
+
+def test_the_mount_command_names_the_agents_store_path(monkeypatch):
+    """Workers mounting again from their start command use the same shared stores as the agent."""
+    from vsite.ray.env import _vsite_command
+
+    spec = EnvSpec(str(DEMO_LOCK))
+    monkeypatch.delenv("VSITE_STORE_PATH", raising=False)
+    assert "--store-path" not in _vsite_command(spec)
+    monkeypatch.setenv("VSITE_STORE_PATH", "/cvmfs/sw/vsite:/shared/vsite")
+    command = _vsite_command(spec)
+    assert command[command.index("--store-path") + 1] == "/cvmfs/sw/vsite:/shared/vsite"
+    assert command[-len(spec.cli_args()):] == spec.cli_args()
 
 
 def test_worker_prefix_holds_the_mount_with_the_workers_own_pid(tmp_path, monkeypatch):

@@ -75,6 +75,28 @@ def test_slurm_prolog_mounts_and_epilog_releases(script_env):
     assert wait_until(lambda: not shared_mounts(script_env), GRACE + 2 + 8)
 
 
+def test_slurm_prolog_takes_the_shared_store_from_vsite_store_path(script_env, tmp_path, demo_cache):
+    """slurmd's VSITE_STORE_PATH (the variable jobs read too): the node's empty local store stays
+    empty, the mount comes from the shared store, offline."""
+    python = shutil.which("python3", path=script_env["PATH"])
+    local = tmp_path / "node-store"
+    slurm = dict(script_env, SLURM_JOB_ID="4343", SLURM_JOB_UID=str(os.getuid()), SLURM_JOB_GID=str(os.getgid()),
+                 SLURM_JOB_COMMENT=f"vsite={DEMO_LOCK}", VSITE_OPTS=f"--python {python} --offline",
+                 VSITE_CACHE_DIR=str(local), VSITE_STORE_PATH=str(demo_cache))
+    done = subprocess.run([str(MOUNT / "slurm/prolog.sh")], env=slurm, capture_output=True, text=True, timeout=300)
+    try:
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        [venv] = shared_mounts(script_env)
+        job = subprocess.run([f"{venv}/bin/python", "-c", f"{IMPORTS}; import os; print(os.path.realpath(rich.__file__))"],
+                             env=slurm, capture_output=True, text=True, timeout=60)
+        assert job.returncode == 0, job.stderr
+        assert "/store-ro/" in job.stdout  # root's links: a read-only bind of the shared store
+        assert not (local / "v2" / "wheels").exists()  # nothing fetched on the node
+    finally:
+        subprocess.run([str(MOUNT / "slurm/epilog.sh")], env=slurm, capture_output=True, text=True, timeout=60)
+    assert wait_until(lambda: not shared_mounts(script_env), GRACE + 2 + 8)
+
+
 def test_slurm_prolog_never_fails_the_node(script_env, tmp_path):
     slurm = dict(script_env, SLURM_JOB_ID="7", SLURM_JOB_COMMENT=f"vsite={tmp_path / 'missing' / 'uv.lock'}")
     done = subprocess.run([str(MOUNT / "slurm/prolog.sh")], env=slurm, capture_output=True, text=True, timeout=60)

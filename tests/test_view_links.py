@@ -130,3 +130,13 @@ def test_store_links_refuse_paths_outside_the_store():
     for outside in ("/s/wheels", "/s/other/x", "/s/wheels/../x"):
         with pytest.raises(ValueError):
             links.target(outside)
+
+
+def test_store_links_of_several_stores_lead_into_the_one_holding_each_path():
+    """A view over the local store and shared ones (vsite.store.search): one pair per store."""
+    links = StoreLinks.of([("/local/wheels", "/run/ro"), ("/cvmfs/sw/v2/wheels", "/cvmfs/sw/v2/wheels")])
+    assert links.pairs == (("/local/wheels", "/run/ro"), ("/cvmfs/sw/v2/wheels", "/cvmfs/sw/v2/wheels"))
+    assert links.target("/local/wheels/abc/site/x") == "/run/ro/abc/site/x"
+    assert links.target("/cvmfs/sw/v2/wheels/def/site/y") == "/cvmfs/sw/v2/wheels/def/site/y"
+    with pytest.raises(ValueError, match="none of the stores"):
+        links.target("/elsewhere/abc")

@@ -1,4 +1,4 @@
-"""Where vsite keeps its state: the shared store (cache) and per-user runtime files."""
+"""Where vsite keeps its state: the local store (cache), the shared stores after it, per-user runtime files."""
 
 from __future__ import annotations
 
@@ -14,6 +14,19 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return (base / "vsite").absolute()
+
+
+def store_path(value: str | None = None) -> list[Path]:
+    """The read-only stores consulted after the local one: ``$VSITE_STORE_PATH`` (or ``value``),
+    colon-separated, in order; empty entries are skipped, ``~`` is expanded, paths made absolute."""
+    text = os.environ.get("VSITE_STORE_PATH", "") if value is None else value
+    out: list[Path] = []
+    for part in text.split(":"):
+        if part.strip():
+            path = Path(part.strip()).expanduser().absolute()
+            if path not in out:
+                out.append(path)
+    return out
 
 
 def runtime_dir() -> Path:

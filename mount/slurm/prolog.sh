@@ -13,6 +13,11 @@
 # the same VSITE_RUNTIME_DIR (unset XDG_RUNTIME_DIR or set VSITE_RUNTIME_DIR).
 # A prolog that fails drains the node, so this one only reports problems
 # (to slurmd's log) and exits 0: the job's own `vsite run` then tries again.
+#
+# A cluster's shared read-only store (docs/store.md, "Clusters") comes from
+# VSITE_STORE_PATH in slurmd's environment (e.g. a systemd drop-in for slurmd:
+# Environment=VSITE_STORE_PATH=/cvmfs/sw/vsite), the variable the jobs' own
+# `vsite run` reads: entries found there are used in place, none downloaded.
 PATH=${VSITE_PATH:-/usr/local/bin:/usr/bin:/bin}
 export PATH
 vsite=${VSITE:-vsite}
@@ -36,6 +41,11 @@ if [ "$(id -u)" = 0 ] && [ "$uid" != 0 ]; then
 else
     set --
 fi
-"$@" "$vsite" mount --shared --name "slurm-$SLURM_JOB_ID" ${VSITE_OPTS:-} "$lock" >/dev/null \
+if [ -n "${VSITE_STORE_PATH:-}" ]; then
+    set -- "$@" "$vsite" mount --shared --store-path "$VSITE_STORE_PATH"
+else
+    set -- "$@" "$vsite" mount --shared
+fi
+"$@" --name "slurm-$SLURM_JOB_ID" ${VSITE_OPTS:-} "$lock" >/dev/null \
     || echo "vsite prolog: job $SLURM_JOB_ID: could not mount $lock" >&2
 exit 0

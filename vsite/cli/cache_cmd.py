@@ -8,7 +8,10 @@ from __future__ import annotations
 import click
 
 from vsite.cli import main
+from vsite.cli.options import store_option
 from vsite.errors import StoreError
+
+_STORE_HELP = "The store at DIR (e.g. a shared store being published) instead of the local one."
 
 
 def _human(n: float) -> str:
@@ -21,16 +24,17 @@ def _human(n: float) -> str:
 
 @main.group("cache")
 def cache() -> None:
-    """The shared store of unpacked wheels ($VSITE_CACHE_DIR)."""
+    """The store of unpacked wheels ($VSITE_CACHE_DIR, or --store DIR)."""
 
 
 @cache.command("ls")
 @click.option("--keys", is_flag=True, help="Show each entry's key (wheel sha256).")
-def cache_ls(keys: bool) -> None:
+@store_option(_STORE_HELP)
+def cache_ls(keys: bool, store_dir: str | None) -> None:
     """List entries: package, version, unpacked size, compiled tags, locks using them."""
     from vsite.store import Store  # heavy: only when the command runs
 
-    store = Store()
+    store = Store(store_dir)
     entries = store.entries()
     total = 0
     for info in sorted(entries, key=lambda e: (e.summary.name, e.summary.version)):
@@ -45,11 +49,12 @@ def cache_ls(keys: bool) -> None:
 
 
 @cache.command("verify")
-def cache_verify() -> None:
+@store_option(_STORE_HELP)
+def cache_verify(store_dir: str | None) -> None:
     """Rehash every entry against its index; exit 1 naming each corrupt one."""
     from vsite.store import Store  # heavy: only when the command runs
 
-    store = Store()
+    store = Store(store_dir)
     problems = store.verify()
     for key, reason in problems:
         click.echo(f"corrupt: {key}: {reason}", err=True)
@@ -64,11 +69,15 @@ def cache_verify() -> None:
               help="Keep entries a lock used within this many days.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
-def cache_gc(max_age: float, dry_run: bool, corrupt: bool) -> None:
-    """Remove entries no recent lock uses (never those a live mount uses) and fetch debris."""
+@store_option(_STORE_HELP)
+def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None) -> None:
+    """Remove entries no recent lock uses (never those a live mount uses) and fetch debris.
+
+    A shared store (--store) is used by nodes that record nothing in it: what its
+    lock records (from `vsite fetch --store`) name within --max-age is kept."""
     from vsite.store import Store  # heavy: only when the command runs
 
-    store = Store()
+    store = Store(store_dir)
     dropped = store.gc(max_age_days=max_age, dry_run=dry_run, corrupt=corrupt)
     verb = "would remove" if dry_run else "removed"
     for key, label in dropped:

@@ -343,12 +343,39 @@ def check_store(host: Host) -> Check:
     free = os.statvfs(base).f_bavail * os.statvfs(base).f_frsize
     where = f"{path}{'' if base == path else ' (created on first fetch)'}: {fstype}, {_human(free)} free, writable"
     if fstype in NETWORK_FS or fstype.startswith("fuse"):
-        return Check(name, WARN, f"{where}; a network or FUSE filesystem: cold reads stall the mount daemon",
-                     "VSITE_CACHE_DIR on a local disk (docs/fs.md, Blocking caveats)")
+        return Check(name, WARN, f"{where}; a network or FUSE filesystem: every node writes it and each cold "
+                     "read goes to the server", "VSITE_CACHE_DIR on a local disk; share a store across nodes "
+                     "read-only instead (VSITE_STORE_PATH, docs/store.md \"Clusters\")")
     if free < LOW_SPACE:
         return Check(name, WARN, f"{where}; little space left for unpacked wheels",
                      "free space, `vsite cache gc`, or VSITE_CACHE_DIR elsewhere")
     return Check(name, OK, where)
+
+
+def check_store_path(host: Host) -> Check:
+    """The shared read-only stores of $VSITE_STORE_PATH: there, readable, on what filesystem."""
+    from vsite.paths import store_path
+    from vsite.store.layout import StoreLayout
+
+    name = "store-path"
+    roots = store_path()
+    if not roots:
+        return Check(name, INFO, "VSITE_STORE_PATH unset: every entry comes from the local store "
+                     "(shared read-only stores: docs/store.md, \"Clusters\")")
+    seen, missing = [], []
+    for root in roots:
+        wheels = StoreLayout(root).wheels_dir()
+        try:
+            count = len(os.listdir(wheels))
+        except OSError as exc:
+            missing.append(f"{root} ({exc.strerror})")
+            continue
+        ro = "read-only" if os.statvfs(wheels).f_flag & os.ST_RDONLY else "writable fs: a read-only bind per mount"
+        seen.append(f"{root} ({_fstype(wheels)}, {ro}, {count} entries)")
+    if missing:
+        return Check(name, WARN, "; ".join(seen + [f"no store at {m}" for m in missing]),
+                     "fix VSITE_STORE_PATH, or publish the store there (vsite fetch --store DIR LOCK)")
+    return Check(name, OK, "; ".join(seen))
 
 
 def check_uv_cache(host: Host) -> Check:
@@ -374,7 +401,7 @@ def check_runtime_dir(host: Host) -> Check:
 
 CHECKS: list[Callable[[Host], Check]] = [
     check_vsite, check_fuse_device, check_fusermount, check_privilege, check_kernel, check_pyfuse3,
-    check_allow_other, check_store, check_uv_cache, check_runtime_dir,
+    check_allow_other, check_store, check_store_path, check_uv_cache, check_runtime_dir,
 ]
 
 

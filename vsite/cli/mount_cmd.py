@@ -15,7 +15,7 @@ import time
 import click
 
 from vsite.cli import main
-from vsite.cli.options import plan_from_cli, plan_options
+from vsite.cli.options import plan_from_cli, plan_options, store_path_option
 from vsite.cli.run_cmd import mount_shared, shared_options
 from vsite.fs import mountpoint, registry
 from vsite.fs.prepare import prepare
@@ -36,6 +36,7 @@ def _say(line: str) -> None:
 @click.option("--foreground", is_flag=True, help="Serve in this process until unmounted or interrupted.")
 @click.option("--allow-other", is_flag=True, help="Let other users see the mount (needs user_allow_other).")
 @shared_options
+@store_path_option
 def mount(lock: str, path: str | None, venv: bool, offline: bool, foreground: bool, allow_other: bool,
           shared: bool, pid: int | None, lease_name: str | None, grace: float | None, **opts) -> None:
     """Mount the environment LOCK describes at TARGET (created if missing), or join its --shared mount."""

@@ -1,4 +1,5 @@
-"""The plan flags every command that builds an environment shares (plan, fetch, mount, run).
+"""The plan flags every command that builds an environment shares (plan, fetch, mount, run),
+and the store flags of the commands that use the store (``--store-path``, ``--store``).
 
 ``@plan_options`` adds ``--python`` and uv's extras/groups/package flags (the table is
 :class:`vsite.plan.options.PlanOptions`' fields);
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+import os
+
 import click
 
 from vsite.plan.options import flag_fields
@@ -17,6 +20,28 @@ from vsite.plan.options import flag_fields
 if TYPE_CHECKING:
     from vsite.plan.model import Plan
     from vsite.target import Target
+
+def _export_store_path(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        os.environ["VSITE_STORE_PATH"] = value  # for this command and all it starts (daemon, jobs)
+
+
+def store_path_option(command: Callable) -> Callable:
+    """``--store-path DIRS``: the shared read-only stores consulted after the local one, colon-separated
+    (vsite.store.search). It sets ``$VSITE_STORE_PATH``, which is the same setting, for this command
+    and every process it starts (the mount daemon, a shared mount's later joiners see the mount)."""
+    return click.option(
+        "--store-path", metavar="DIRS", default=None, expose_value=False, callback=_export_store_path,
+        help="Shared read-only stores to use in place before fetching, colon-separated "
+             "(default: $VSITE_STORE_PATH).",
+    )(command)
+
+
+def store_option(help: str) -> Callable[[Callable], Callable]:
+    """``--store DIR``: work on the store at DIR instead of the local one (``$VSITE_CACHE_DIR``)."""
+    return click.option("--store", "store_dir", metavar="DIR", default=None,
+                        type=click.Path(file_okay=False), help=help)
+
 
 def plan_options(command: Callable) -> Callable:
     """Decorate a click command with ``--python`` and uv's selection flags."""

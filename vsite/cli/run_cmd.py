@@ -23,7 +23,7 @@ from collections.abc import Callable
 import click
 
 from vsite.cli import main
-from vsite.cli.options import plan_from_cli, plan_options
+from vsite.cli.options import plan_from_cli, plan_options, store_path_option
 from vsite.shared.execenv import exec_in_venv
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,200}$")
@@ -81,6 +81,7 @@ def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float |
 @plan_options
 @grace_option
 @click.option("--offline", is_flag=True, help="Use only wheels already in the store (if this starts the mount).")
+@store_path_option
 def run(lock: str, cmd: tuple[str, ...], grace: float | None, offline: bool, **opts) -> None:
     """Run CMD in the environment LOCK describes, on its shared mount (`vsite run LOCK -- CMD ...`).
 

@@ -36,6 +36,7 @@ Service = Callable[..., Awaitable[Any]]
 
 STATS_INTERVAL = 1.0  # seconds between publications of the request counters
 READY_TIMEOUT = 30.0  # seconds the new mount gets to answer its first stat
+MIN_TASKS, MAX_TASKS = 2, 64  # pyfuse3 worker tasks (requests in progress at once)
 
 
 def mount_options(allow_other: bool) -> set[str]:
@@ -163,8 +164,9 @@ class _Daemon:
     async def _fuse_main(self, scope: trio.CancelScope) -> None:
         import pyfuse3
 
-        # One reader task: no handler ever awaits, so more tasks only add scheduling.
-        await pyfuse3.main(min_tasks=1, max_tasks=1)
+        # Several worker tasks: a request waiting on the store (in a worker thread, see
+        # vsite.fs.operations) must not keep the next request from being read and answered.
+        await pyfuse3.main(min_tasks=MIN_TASKS, max_tasks=MAX_TASKS)
         self.unmounted = True  # the kernel ended the session: someone unmounted us
         scope.cancel()
 

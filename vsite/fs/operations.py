@@ -32,12 +32,15 @@ one mode switch possible, ``no_open`` (zero-message open, docs/fs.md):
 by the first read, at most a bounded number kept open, least recently read
 closed first), or a slice of synthesized bytes (``FileNode.data``).
 
-Blocking caveat: handlers run on the single trio thread and call ``os.open``,
-``os.pread`` and the view synchronously. That is cheap when the store is on a
-local disk and in the page cache (microseconds); a cold read from a slow disk,
-or a view building a directory listing from the store's index for the first
-time, stalls every other request for that long. A store on a network
-filesystem would need these calls moved to a worker thread.
+No store call on the event loop: the trio thread answers only from memory
+(attributes, link targets, synthesized bytes, and what the view already
+resolved: :meth:`View.cached`). Whatever may touch the store's filesystem --
+a lookup or listing the view has not resolved yet (an ``lstat`` per layer, a
+``scandir``, RECORD made from ``files.json``), the daemon-served ``read``
+(``open`` + ``fstat`` + ``pread``) -- runs in a worker thread
+(``trio.to_thread``), and the daemon runs several pyfuse3 worker tasks, so a
+read or stat that waits on a slow store (NFS, Lustre, a cold disk) holds up
+that one request, not the mount.
 
 Only :class:`pyfuse3.FUSEError` leaves a handler: ``OSError`` becomes its
 errno, anything else is logged and becomes EIO (an escaping exception would
@@ -47,19 +50,21 @@ end pyfuse3's main loop and leave a dead mount).
 from __future__ import annotations
 
 import errno
+import inspect
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyfuse3
+import trio
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, StatvfsData
 
 from vsite.fs.pyfuse3_build import installed as pyfuse3_build
 from vsite.fs.pyfuse3_build import pyfuse3_passes_inode
 from vsite.fs.storefiles import StoreFiles
-from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
+from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, Unresolved, View
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +112,21 @@ class FastPaths:
     cache_symlinks: bool  # the kernel caches link targets: one readlink per link, not per walk
 
 
+T = TypeVar("T")
+
+
 def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Make a synchronous body a counted pyfuse3 handler that only raises FUSEError."""
+    """Make a body a counted pyfuse3 handler that only raises FUSEError. A synchronous body
+    runs on the trio thread and must not touch the store; a coroutine body may await
+    :meth:`ViewOperations.off_loop` for what does."""
     name = fn.__name__
+    is_async = inspect.iscoroutinefunction(fn)
 
     async def handler(self: "ViewOperations", *args: Any) -> Any:
         self.counts[name] += 1
         try:
+            if is_async:
+                return await fn(self, *args)
             return fn(self, *args)
         except FUSEError:
             raise
@@ -126,6 +139,11 @@ def _handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     handler.__name__ = name
     handler.__doc__ = fn.__doc__
     return handler
+
+
+# Worker threads for store calls: as many as pyfuse3 worker tasks may run (vsite.fs.daemon,
+# MAX_TASKS), so a request never waits for a thread while others wait on a slow store.
+STORE_THREADS = 64
 
 
 _STOP = (errno.ENOSYS, "ENOSYS, so the kernel stops sending it.")
@@ -180,6 +198,7 @@ class ViewOperations(pyfuse3.Operations):
         self._attrs: dict[int, EntryAttributes] = {}
         self._listings: dict[int, list[tuple[bytes, Node]]] = {}
         self._store = StoreFiles()
+        self._threads: trio.CapacityLimiter | None = None  # made in the trio run that serves
         self._uid = os.getuid()
         self._gid = os.getgid()
         negative = EntryAttributes()
@@ -202,6 +221,13 @@ class ViewOperations(pyfuse3.Operations):
         return paths
 
     # -- helpers -----------------------------------------------------------
+
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)``, a call that may wait on the store's filesystem, in a worker thread."""
+        if self._threads is None:
+            self._threads = trio.CapacityLimiter(STORE_THREADS)
+        # abandoned on cancel (unmount): a call stuck on a dead store must not hold the exit up
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._threads, abandon_on_cancel=True)
 
     def _node(self, ino: int) -> Node:
         try:
@@ -250,22 +276,29 @@ class ViewOperations(pyfuse3.Operations):
         self._attrs[node.ino] = entry
         return entry
 
-    def _listing(self, node: DirNode) -> list[tuple[bytes, Node]]:
+    async def _listing(self, node: DirNode) -> list[tuple[bytes, Node]]:
         listing = self._listings.get(node.ino)
         if listing is None:
-            listing = [(os.fsencode(name), child) for name, child in self.view.children(node)]
+            children = self.view.cached_children(node)
+            if children is None:
+                children = await self.off_loop(self.view.children, node)
+            listing = [(os.fsencode(name), child) for name, child in children]
             self._listings[node.ino] = listing
         return listing
 
     # -- the tree ----------------------------------------------------------
 
     @_handler
-    def lookup(self, parent_inode: int, name: bytes, ctx: Any) -> EntryAttributes:
-        """A child's attributes; an absent name is a cached negative entry."""
+    async def lookup(self, parent_inode: int, name: bytes, ctx: Any) -> EntryAttributes:
+        """A child's attributes; an absent name is a cached negative entry. What the view
+        has resolved is answered here; the rest is resolved in a worker thread."""
         parent = self._dir(parent_inode)
         if name == b".":
             return self.attrs(parent)
-        child = self.view.lookup(parent, os.fsdecode(name))
+        text = os.fsdecode(name)
+        child = self.view.cached(parent, text)
+        if isinstance(child, Unresolved):
+            child = await self.off_loop(self.view.lookup, parent, text)
         return self._negative if child is None else self.attrs(child)
 
     @_handler
@@ -290,9 +323,10 @@ class ViewOperations(pyfuse3.Operations):
         return inode
 
     @_handler
-    def readdir(self, fh: int, start_id: int, token: Any) -> None:
-        """Entries of directory ``fh`` (an inode) from ``start_id`` on; offset = index + 1."""
-        listing = self._listing(self._dir(fh))
+    async def readdir(self, fh: int, start_id: int, token: Any) -> None:
+        """Entries of directory ``fh`` (an inode) from ``start_id`` on; offset = index + 1.
+        A directory the view has not listed yet is listed in a worker thread."""
+        listing = await self._listing(self._dir(fh))
         for index in range(start_id, len(listing)):
             name, child = listing[index]
             if not pyfuse3.readdir_reply(token, name, self.attrs(child), index + 1):
@@ -350,15 +384,15 @@ class ViewOperations(pyfuse3.Operations):
         return FileInfo(fh=inode, direct_io=False, keep_cache=True, nonseekable=False)
 
     @_handler
-    def read(self, fh: int, off: int, size: int) -> bytes:
-        """Bytes of file ``fh`` (an inode): ``os.pread`` on its store fd, or a slice of
-        synthesized bytes."""
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        """Bytes of file ``fh`` (an inode): a slice of synthesized bytes, or ``os.pread`` on its
+        store fd in a worker thread (a store read may wait on a slow filesystem)."""
         node = self._file(fh)
         self.files_read.add(fh)
         if node.data is not None:
             return node.data[off : off + size]
         assert node.real is not None  # _file refuses a node with neither
-        return self._store.pread(fh, node.real, node.size, size, off)
+        return await self.off_loop(self._store.pread, fh, node.real, node.size, size, off)
 
     @_handler
     def release(self, fh: int) -> None:

@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vsite.fs import registry
@@ -45,17 +46,19 @@ def prepare(
     """Fetch what ``plan`` lacks and build its view for ``mountpoint``: (store, view, registry record).
 
     ``venv``: the view is a whole venv rooted at ``mountpoint``, else its site-packages.
-    Decides the data path too (vsite.fs.readonly): links into the store, for root
-    through a read-only bind mount that the daemon makes and removes.
+    Decides the data path too (vsite.fs.readonly): links into the stores the view
+    takes entries from (the local one, shared ones of ``$VSITE_STORE_PATH``), for
+    root through read-only bind mounts that the daemon makes and removes (none
+    for a store on a read-only filesystem).
     """
     from vsite.fs import readonly
     from vsite.store import Store
     from vsite.view import build_view
     from vsite.view.conflicts import warning as conflict_warning
 
-    store = Store()
+    store = Store.configured()
     fetch(store, plan, interpreter, offline, say)
-    data_path = readonly.choose(store.layout.wheels_dir(), mountpoint, allow_other=allow_other)
+    data_path = readonly.choose(stores_used(store, plan, interpreter), mountpoint, allow_other=allow_other)
     if data_path.why:
         say(f"vsite: {data_path.why}")
     view = build_view(plan, store, interpreter, venv_root=mountpoint if venv else None, links=data_path.links)
@@ -89,9 +92,17 @@ def fast_path_notice(say: Say = say_on_stderr) -> None:
         say(line)
 
 
+def stores_used(store: Store, plan: Plan, interpreter: Target) -> list[Path]:
+    """The directories of entries (``v2/wheels``) of the stores ``plan``'s entries are in, local first."""
+    used = {store.holder(entry).root for item in plan.items
+            if (entry := store.entry_dir(item, interpreter.cache_tag)) is not None}
+    return [layout.wheels_dir() for layout in [store.layout, *store.search.layouts] if layout.root in used]
+
+
 def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say = say_on_stderr) -> None:
     """Fill the store for the plan: wheels and bytes on one line on a terminal (vsite.store.progress),
-    one summary line if anything came in."""
+    one summary line if anything came in, one warning line per shared-store entry not used
+    (refused, or without the target's bytecode)."""
     from vsite.store.progress import FetchMeter
 
     meter = FetchMeter(plan, store, sys.stderr)
@@ -102,6 +113,8 @@ def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say
                              received=meter.downloaded)
     finally:
         line = meter.finish(report)
+    for note in report.notes:
+        say(f"vsite: warning: {note}")
     if line:
         say(line)
 

@@ -23,6 +23,14 @@ decides what protects the store:
   also when root cannot bind-mount (no CAP_SYS_ADMIN, e.g. a container), or
   when other users could not traverse the bind mount's path.
 
+A view may take entries from several stores: the local one and shared stores
+of the search path (vsite.store.search). Each store the view uses gets its own
+pair in the links (vsite.view.tree.StoreLinks): for a user straight into it;
+for root into its own read-only bind (``bind_path(mountpoint, n)``), except a
+store on a read-only filesystem (``statvfs`` ST_RDONLY: a squashfs image, a
+read-only NFS export, CVMFS), where the kernel refuses every write already and
+the links lead straight into it.
+
 ``VSITE_LINKS=0`` turns links off (the daemon serves every byte): for
 diagnosis and for benchmarks of the two data paths.
 """
@@ -35,7 +43,7 @@ import errno
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,50 +71,73 @@ class DataPath:
         return self.links is not None
 
 
-def bind_path(mountpoint: str) -> Path:
-    """The read-only bind mount of the store that root's mount at ``mountpoint`` links into."""
-    digest = hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
-    return runtime_dir() / "store-ro" / digest
+def _digest(mountpoint: str) -> str:
+    return hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
 
 
-def choose(store_entries: Path, mountpoint: str, *, allow_other: bool) -> DataPath:
-    """Decide where ``mountpoint``'s links into ``store_entries`` lead (no side effect: for
-    root, the daemon makes the bind mount, :func:`hold`)."""
-    store = str(store_entries)
+def bind_path(mountpoint: str, n: int = 0) -> Path:
+    """The read-only bind mount of the ``n``-th store that root's mount at ``mountpoint``
+    links into (0: the first store the view uses, normally the local one)."""
+    name = _digest(mountpoint) + (f"-{n}" if n else "")
+    return runtime_dir() / "store-ro" / name
+
+
+def read_only_fs(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies on a filesystem mounted read-only (statvfs ST_RDONLY)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def choose(stores: Path | Sequence[Path], mountpoint: str, *, allow_other: bool) -> DataPath:
+    """Decide where ``mountpoint``'s links into ``stores`` lead: the directories of entries
+    (``v2/wheels``) of every store the view takes entries from. No side effect: for root,
+    the daemon makes the read-only binds (:func:`hold`)."""
+    entries = [str(stores)] if isinstance(stores, (str, os.PathLike)) else [str(s) for s in stores]
     if os.environ.get("VSITE_LINKS") == "0":
         return DataPath(None, "VSITE_LINKS=0: the daemon serves every file")
+    if not entries:
+        return DataPath(None, "")  # nothing from any store (virtual items only)
     if os.geteuid() != 0:
         if allow_other:
             why = "--allow-other as a user: the daemon serves every file (root could write through links)"
             return DataPath(None, why)
-        return DataPath(StoreLinks(store, store), "")
+        return DataPath(StoreLinks.of((store, store) for store in entries), "")
     if not _can_mount():
         return DataPath(None, "no CAP_SYS_ADMIN for a read-only bind of the store: the daemon serves every file")
-    at = bind_path(mountpoint)
     if allow_other and not _others_can_traverse(runtime_dir()):
         return DataPath(None, f"{runtime_dir()} is not searchable by other users: the daemon serves every file")
-    return DataPath(StoreLinks(store, str(at)), "")
+    pairs = [
+        (store, store) if read_only_fs(store) else (store, str(bind_path(mountpoint, n)))  # read-only fs: no bind
+        for n, store in enumerate(entries)
+    ]
+    return DataPath(StoreLinks.of(pairs), "")
 
 
 @contextlib.contextmanager
 def hold(links: StoreLinks | None) -> Iterator[None]:
-    """While the block runs, the read-only bind mount ``links`` leads into exists (root's mounts;
-    nothing to do when the links lead into the store itself). A failure is a MountError."""
-    if links is None or links.root == links.store:
-        yield
-        return
-    at = Path(links.root)
+    """While the block runs, the read-only bind mounts ``links`` lead into exist (root's mounts:
+    one per store on a writable filesystem; nothing to do where links lead into a store
+    itself). Run by the daemon around its mount. A failure is a MountError."""
+    binds = [(Path(store), Path(root)) for store, root in (links.pairs if links else ()) if root != store]
+    made: list[Path] = []
     try:
-        bind_read_only(Path(links.store), at)
-        if at.parent.stat().st_mode & 0o777 != 0o755:
-            os.chmod(at.parent, 0o755)  # other users of an --allow-other mount walk through it
+        for store, at in binds:
+            bind_read_only(store, at)
+            made.append(at)
+            if at.parent.stat().st_mode & 0o777 != 0o755:
+                os.chmod(at.parent, 0o755)  # other users of an --allow-other mount walk through it
     except OSError as exc:
-        raise MountError(f"cannot bind-mount the store read-only at {at}: {exc.strerror}"
+        for at in made:
+            release_path(at)
+        raise MountError(f"cannot bind-mount the store read-only at {exc.filename}: {exc.strerror}"
                          " (VSITE_LINKS=0 serves every file from the daemon instead)") from None
     try:
         yield
     finally:
-        release_path(at)
+        for at in made:
+            release_path(at)
 
 
 def _can_mount() -> bool:
@@ -134,9 +165,17 @@ def bind_read_only(source: Path, at: Path) -> None:
 
 
 def release(mountpoint: str) -> None:
-    """Detach and remove the read-only bind mount of ``mountpoint``, if there is one (idempotent)."""
-    if os.geteuid() == 0:
-        release_path(bind_path(mountpoint))
+    """Detach and remove the read-only bind mounts of ``mountpoint``, if there are any (idempotent)."""
+    if os.geteuid() != 0:
+        return
+    first = bind_path(mountpoint)
+    try:
+        names = os.listdir(first.parent)
+    except OSError:
+        return
+    for name in names:
+        if name == first.name or name.startswith(first.name + "-"):
+            release_path(first.parent / name)
 
 
 def release_path(at: Path) -> None:

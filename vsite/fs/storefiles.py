@@ -22,6 +22,7 @@ import logging
 import os
 import resource
 import stat
+import threading
 from collections import OrderedDict
 
 log = logging.getLogger(__name__)
@@ -37,33 +38,93 @@ def default_limit() -> int:
     return max(1, min(MAX_OPEN, soft // 2))
 
 
+class _Fd:
+    """One open store file: the fd, the reads using it now, and whether it was evicted meanwhile."""
+
+    __slots__ = ("fd", "users", "evicted")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.users = 0
+        self.evicted = False
+
+
 class StoreFiles:
-    """``pread`` on store files by inode, keeping at most ``limit`` descriptors open."""
+    """``pread`` on store files by inode, keeping at most ``limit`` descriptors open.
+
+    Thread-safe: the daemon reads in worker threads (a store read may be slow). The
+    bookkeeping is under a lock, the ``open``/``fstat``/``pread`` are not; an fd another
+    read is using is never closed under it (an evicted fd is closed by its last user),
+    so a read never meets an fd number reused for another file.
+    """
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = default_limit() if limit is None else limit
-        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._fds: OrderedDict[int, _Fd] = OrderedDict()
+        self._lock = threading.Lock()
 
     def pread(self, ino: int, path: str, expected_size: int, size: int, offset: int) -> bytes:
         """``size`` bytes at ``offset`` of the store file behind ``ino`` (OSError on failure)."""
-        fd = self._fds.get(ino)
-        if fd is None:
-            fd = _open_checked(path, expected_size)
-            if len(self._fds) >= self.limit:
-                os.close(self._fds.popitem(last=False)[1])
-            self._fds[ino] = fd
-        else:
-            self._fds.move_to_end(ino)
-        return os.pread(fd, size, offset)
+        entry = self._take(ino)
+        if entry is None:
+            entry = self._insert(ino, _Fd(_open_checked(path, expected_size)))
+        try:
+            return os.pread(entry.fd, size, offset)
+        finally:
+            self._done(entry)
+
+    def _take(self, ino: int) -> _Fd | None:
+        with self._lock:
+            entry = self._fds.get(ino)
+            if entry is not None:
+                self._fds.move_to_end(ino)
+                entry.users += 1
+            return entry
+
+    def _insert(self, ino: int, new: _Fd) -> _Fd:
+        """Keep ``new`` for ``ino`` (or the fd another read opened meanwhile), evicting the least
+        recently read fds beyond the limit; returns the entry now in use."""
+        doomed = []
+        with self._lock:
+            entry = self._fds.get(ino)
+            if entry is None:
+                entry = self._fds[ino] = new
+            else:
+                doomed.append(new.fd)  # lost the race: use the other fd
+                self._fds.move_to_end(ino)
+            entry.users += 1
+            while len(self._fds) > self.limit:
+                _, old = self._fds.popitem(last=False)
+                old.evicted = True
+                if not old.users:
+                    doomed.append(old.fd)
+        for fd in doomed:
+            os.close(fd)
+        return entry
+
+    def _done(self, entry: _Fd) -> None:
+        with self._lock:
+            entry.users -= 1
+            close = entry.evicted and not entry.users
+        if close:
+            os.close(entry.fd)
 
     def open_count(self) -> int:
         """How many store fds are open now."""
-        return len(self._fds)
+        with self._lock:
+            return len(self._fds)
 
     def close_all(self) -> None:
         """Close every fd (when the mount ends)."""
-        while self._fds:
-            os.close(self._fds.popitem()[1])
+        with self._lock:
+            idle = []
+            for entry in self._fds.values():
+                entry.evicted = True  # one in use is closed by its last reader
+                if not entry.users:
+                    idle.append(entry.fd)
+            self._fds.clear()
+        for fd in idle:
+            os.close(fd)
 
 
 def _open_checked(path: str, expected_size: int) -> int:

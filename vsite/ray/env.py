@@ -31,8 +31,16 @@ HOLD = str(Path(__file__).with_name("hold.py"))
 
 
 def _vsite_command(spec: EnvSpec) -> list[str]:
-    """``python -m vsite mount --shared LOCK [options]`` with this interpreter (the one that has vsite)."""
-    return [sys.executable, "-m", "vsite", "mount", "--shared", *spec.cli_args()]
+    """``python -m vsite mount --shared LOCK [options]`` with this interpreter (the one that has vsite).
+
+    With ``VSITE_STORE_PATH`` in the agent's environment (shared read-only stores,
+    docs/store.md "Clusters"), the command names it (``--store-path``): the agent's
+    mount and a worker's own (the start command's slow path, run in the worker's
+    environment) use the same stores, so a node's first worker mounts without downloading.
+    """
+    store_path = os.environ.get("VSITE_STORE_PATH")
+    extra = ["--store-path", store_path] if store_path else []
+    return [sys.executable, "-m", "vsite", "mount", "--shared", *extra, *spec.cli_args()]
 
 
 def _shared_mount(spec: EnvSpec) -> str:

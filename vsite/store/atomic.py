@@ -4,7 +4,7 @@ A fetch takes ``fcntl.flock`` on the entry's lock file before it downloads or
 builds, so among any number of processes one does the work and the others
 wait, then find the entry complete. The kernel drops a flock when its holder
 dies, so a killed fetch never wedges the others. Work happens in
-``tmp/<pid>-<random>/`` on the store's filesystem and is renamed into place;
+``tmp/<pid>-h<host id>-<random>/`` on the store's filesystem and is renamed into place;
 what a killed process leaves there is removed by the next fetch or ``gc``
 (:func:`clean_debris`), recognised by its dead pid.
 """
@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +28,8 @@ from vsite.fileio import flocked
 from vsite.store.seal import make_writable
 
 __all__ = [
-    "STORE_ERRNOS", "clean_debris", "flocked", "pid_alive", "remove_tree", "rename_into_place", "withdraw", "work_dir",
+    "STORE_ERRNOS", "clean_debris", "flocked", "host_id", "pid_alive", "remove_tree", "rename_into_place", "withdraw",
+    "work_dir",
 ]
 
 # errnos that mean the store's own disk failed (full, over quota, read-only), not the input
@@ -36,11 +42,29 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+FOREIGN_DEBRIS_AGE = 86400.0  # seconds: another host's work dir older than this is debris
+
+_TAGGED = re.compile(r"^(\d+)-h([0-9a-f]{8})-")
+
+
+@functools.cache
+def host_id() -> str:
+    """This host, as pids in a store are qualified with it (8 hex digits of its name and
+    machine id): a store on a filesystem several hosts share holds work dirs and pins
+    of all of them, and a pid means something only on its own host."""
+    try:
+        with open("/etc/machine-id", "rb") as f:
+            machine = f.read().strip()
+    except OSError:
+        machine = b""
+    return hashlib.sha256(socket.gethostname().encode() + b"\0" + machine).hexdigest()[:8]
+
+
 @contextlib.contextmanager
 def work_dir(tmp_root: Path) -> Iterator[Path]:
-    """A fresh ``<tmp_root>/<pid>-xxxx`` dir, removed on exit whatever happens."""
+    """A fresh ``<tmp_root>/<pid>-h<host id>-xxxx`` dir, removed on exit whatever happens."""
     tmp_root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=tmp_root))
+    path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-h{host_id()}-", dir=tmp_root))
     try:
         yield path
     finally:
@@ -58,16 +82,28 @@ def pid_alive(pid: int) -> bool:
 
 
 def clean_debris(tmp_root: Path) -> int:
-    """Remove work dirs of processes that no longer run; return how many."""
+    """Remove work dirs of processes that no longer run; return how many.
+
+    A work dir of another host (a store several hosts share) is left alone until it is
+    older than FOREIGN_DEBRIS_AGE: its pid cannot be checked from here.
+    """
     removed = 0
     try:
         names = os.listdir(tmp_root)
     except FileNotFoundError:
         return 0
     for name in names:
-        pid_text = name.split("-", 1)[0]
-        if not pid_text.isdigit() or pid_alive(int(pid_text)):
-            continue
+        tagged = _TAGGED.match(name)
+        if tagged and tagged.group(2) != host_id():
+            try:
+                if time.time() - os.lstat(tmp_root / name).st_mtime < FOREIGN_DEBRIS_AGE:
+                    continue
+            except OSError:
+                continue
+        else:
+            pid_text = name.split("-", 1)[0]
+            if not pid_text.isdigit() or pid_alive(int(pid_text)):
+                continue
         remove_tree(tmp_root / name)
         removed += 1
     return removed

@@ -15,6 +15,12 @@ Two phases, so that a failed fetch leaves the store as it was:
    staged tag is added to the entry in place (each pyc by one rename, the tag
    recorded in ``entry.json`` last, see :func:`vsite.store.bytecode.add_pycs`).
 
+An item whose entry a shared store of the search path holds, compiled for the
+target and intact (vsite.store.search), is used there in place: nothing is
+staged, promoted or written for it (report field ``shared``). One that a shared
+store holds but refused, or holds without the target's bytecode, is fetched
+into the local store; ``FetchReport.notes`` says so in one line each.
+
 If any item fails, the parts this fetch staged are withdrawn. The budgets
 (``jobs`` downloads, one unpack or compile per core + 1) belong to one fetch,
 so two fetches through one :class:`~vsite.store.Store` do not share them.
@@ -62,6 +68,10 @@ class FetchReport:
     built: list[str] = field(default_factory=list)
     compiled: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # virtual items: nothing to install
+    shared: list[str] = field(default_factory=list)  # used in place from a shared store (vsite.store.search)
+    # one line each: a shared store's entry refused (failed its seal, unreadable) or found
+    # without the target's bytecode, so fetched into the local store instead
+    notes: list[str] = field(default_factory=list)
 
 
 def fetch(
@@ -108,6 +118,7 @@ class Fetch:
         self.cpu = threading.BoundedSemaphore((os.cpu_count() or 1) + 1)
         self.staged: list[Path] = []  # parts this fetch put in staged/, withdrawn if it fails
         self._staged_lock = threading.Lock()
+        self.in_shared: set[str] = set()  # keys served in place by a shared store: nothing to promote
 
     def run(self, plan: Plan, progress: Progress | None = None) -> FetchReport:
         clean_debris(self.layout.tmp_dir())
@@ -138,12 +149,28 @@ class Fetch:
                         fut.cancel()  # the first failure ends the fetch; running items finish
                     raise
             for item, key in keyed:
-                if key is not None:
+                if key is not None and key not in self.in_shared:
                     self.promote(item, key)
         except BaseException:
             withdraw(self.layout, self.staged)
             raise
+        report.notes = self._notes(keyed)
         return report
+
+    def _notes(self, keyed: list[tuple[PlanItem, str | None]]) -> list[str]:
+        """One line per shared-store entry of this plan that was refused, or that lacked the bytecode."""
+        search = self.store.search
+        notes = []
+        for item, key in keyed:
+            if key is None or key in self.in_shared:
+                continue
+            if key in search.refused:
+                notes.append(search.refused[key].line(what(item)) + "; fetched into the local store")
+            elif key in search.untagged:
+                root, tag = search.untagged[key]
+                notes.append(f"{what(item)}: the shared store {root} has no {tag} bytecode for it;"
+                             " fetched into the local store")
+        return notes
 
     # -- phase one ---------------------------------------------------------
 
@@ -160,6 +187,10 @@ class Fetch:
         tag = self.target.cache_tag
         if _ready(entry, tag):
             return "reused", False  # no lock, no network
+        if self.store.search and self.store.search.find(key, tag) is not None:
+            with self._staged_lock:
+                self.in_shared.add(key)
+            return "shared", False  # used in place: nothing is written anywhere
         action, compiled = "reused", False
         staged_entry = self.layout.staged_entry(key)
         with flocked(self.layout.lock_file(key)):
@@ -201,7 +232,11 @@ class Fetch:
                 art = item.wheel
                 assert art is not None
                 if offline and not art.path:
-                    raise StoreError(f"{what(item)} ({art.filename}) is not in the store and --offline was given")
+                    refused = self.store.search.refused.get(key)
+                    also = f"; {refused.text}" if refused else ""
+                    raise StoreError(
+                        f"{what(item)} ({art.filename}) is not in the store and --offline was given{also}"
+                    )
                 wheel_file = work / art.filename
                 action = self._get_file(art, item, wheel_file, key)
                 with self.cpu:

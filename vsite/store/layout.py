@@ -17,11 +17,11 @@
                                           (pycs of another tag, to add to an existing entry);
                                           promoted only once every item of the plan is ready,
                                           withdrawn if it fails
-    <root>/v2/tmp/                        work dirs of fetches in progress (same filesystem,
+    <root>/v2/tmp/<pid>-h<host>-*/        work dirs of fetches in progress (same filesystem,
                                           so renames into place are atomic); gc cleans orphans
     <root>/v2/locks/<sha256>.lock         per-entry lock files (fcntl.flock)
     <root>/v2/usage/locks/<plan key>.json which lock used which entries, when (for gc)
-    <root>/v2/usage/pins/<key>-<pid>.json entries a live mount (pid) needs; gc keeps them
+    <root>/v2/usage/pins/<key>-<pid>-<host>.json  entries a live mount (pid on host) needs; gc keeps them
 
 A store of an older layout (``v1/``, with a separate ``bytecode/`` mirror) is
 ignored: it is never read, changed or removed.
@@ -85,8 +85,9 @@ class StoreLayout:
     def lock_records_dir(self) -> Path:
         return self.usage_dir() / "locks"
 
-    def pin_file(self, key: str, pid: int) -> Path:
-        return self.pins_dir() / f"{key}-{pid}.json"
+    def pin_file(self, key: str, pid: int, host: str = "") -> Path:
+        """A pin of process ``pid`` on ``host`` (vsite.store.atomic.host_id; "": a pin without one)."""
+        return self.pins_dir() / (f"{key}-{pid}-{host}.json" if host else f"{key}-{pid}.json")
 
     def pins_dir(self) -> Path:
         return self.usage_dir() / "pins"

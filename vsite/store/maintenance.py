@@ -149,7 +149,8 @@ def _record_hash(path: Path) -> str:
 
 
 def gc(store, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: bool = False) -> list[tuple[str, str]]:
-    """Drop entries no lock used within ``max_age_days`` and no live mount pins.
+    """Drop entries no lock used within ``max_age_days`` and no live mount pins (a pin of
+    another host, whose pid cannot be checked here, counts while younger than ``max_age_days``).
 
     With ``corrupt``, also drop entries that fail :func:`verify` (unless
     pinned: a live mount keeps what it has). Also removes stale usage
@@ -168,7 +169,7 @@ def gc(store, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: boo
         elif not dry_run:
             usage.drop_lock_record(store, rec.key)
     pinned: set[str] = set()
-    for pin in usage.live_pins(store, prune=not dry_run):
+    for pin in usage.live_pins(store, prune=not dry_run, horizon=horizon):
         pinned.update(pin.keys)
     if corrupt:
         keep -= {key for key, _ in verify(layout)}

@@ -25,7 +25,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 DIR_MODE = 0o555
@@ -128,4 +128,23 @@ def check_tree(root: Path, sealed_ns: int, *, base: Path | None = None) -> str |
                 if st.st_mode & WRITE_BITS:
                     return f"{rel} is writable (a sealed entry is read-only)"
                 return f"{rel} changed after fetch (mtime)"
+    return None
+
+
+def top_level_change(
+    entry: str | os.PathLike, top_level: Iterable[str], sealed_ns: int, *, own_dir: bool = False
+) -> str | None:
+    """The mount-time check of an entry: the first of ``site/`` and its top-level names (with
+    ``own_dir``, the entry's own directory first) whose lstat shows a change since the seal,
+    relative to the entry (``site/rich``, ``.``), or None. One lstat each: O(names), not O(files)."""
+    site = os.path.join(entry, "site")
+    paths = [os.fspath(entry)] if own_dir else []
+    paths += [site, *(os.path.join(site, name) for name in top_level)]
+    for path in paths:
+        try:
+            ok = intact(os.lstat(path), sealed_ns)
+        except OSError:
+            ok = False
+        if not ok:
+            return os.path.relpath(path, entry)
     return None

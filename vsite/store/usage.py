@@ -9,7 +9,16 @@ Functions take the store (anything with a ``layout``: vsite.store.layout).
 
 A store this user cannot write (a shared store, one owned by root, a
 read-only filesystem) is used as it is: records and pins are skipped, since
-only the store's owner can gc it, and does so on purpose.
+only the store's owner can gc it, and does so on purpose. Shared stores of the
+search path (vsite.store.search) are never written by a node using them at
+all: their gc keeps what their lock records (written by ``vsite fetch --store``)
+name within ``--max-age``.
+
+Pins carry the host they were made on (:func:`vsite.store.atomic.host_id`):
+a store on a filesystem several hosts share may hold pins of all of them, and
+a pid can only be checked on its own host. A pin of another host counts as
+live until it is older than gc's ``--max-age``; pins made before hosts were
+recorded count as this host's.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsite.fileio import write_json_atomic
-from vsite.store.atomic import pid_alive
+from vsite.store.atomic import host_id, pid_alive
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class Usage:
     lock_path: str = ""
     lock_sha256: str = ""
     pid: int | None = None
+    host: str = ""  # pins: the host the pid runs on ("": this one, a pin older than host ids)
 
 
 def _read_all(directory: Path) -> list[Usage]:
@@ -77,33 +87,43 @@ def record_lock(store, *, key: str, lock_path: str, lock_sha256: str, keys: list
 
 
 def pin(store, key: str, keys: list[str], pid: int) -> None:
-    """Keep ``keys`` from gc while process ``pid`` (a mount daemon) lives."""
+    """Keep ``keys`` from gc while process ``pid`` (a mount daemon) of this host lives."""
+    host = host_id()
     _note(
-        store.layout.pin_file(key, pid),
-        {"key": key, "keys": sorted(set(keys)), "time": time.time(), "pid": pid},
+        store.layout.pin_file(key, pid, host),
+        {"key": key, "keys": sorted(set(keys)), "time": time.time(), "pid": pid, "host": host},
     )
 
 
-def unpin(store, key: str, pid: int) -> None:
-    """Drop the pin :func:`pin` made (a missing pin is fine: unmount after a crash)."""
-    try:
-        os.unlink(store.layout.pin_file(key, pid))
-    except FileNotFoundError:
-        pass
+def unpin(store, key: str, pid: int, host: str | None = None) -> None:
+    """Drop the pin :func:`pin` made on ``host`` (default: this one); a missing pin is fine
+    (unmount after a crash)."""
+    for path in {store.layout.pin_file(key, pid, host if host is not None else host_id()),
+                 store.layout.pin_file(key, pid)}:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def lock_records(store) -> list[Usage]:
     return _read_all(store.layout.lock_records_dir())
 
 
-def live_pins(store, *, prune: bool = False) -> list[Usage]:
-    """Pins whose pid still runs; with ``prune``, delete the others."""
+def live_pins(store, *, prune: bool = False, horizon: float | None = None) -> list[Usage]:
+    """Pins whose pid still runs on this host, and pins of other hosts made after ``horizon``
+    (a time; None: all of them); with ``prune``, delete the others."""
     live = []
+    here = host_id()
     for usage in _read_all(store.layout.pins_dir()):
-        if usage.pid is not None and pid_alive(usage.pid):
+        if usage.host and usage.host != here:
+            alive = horizon is None or usage.time >= horizon  # its pid cannot be checked here
+        else:
+            alive = usage.pid is not None and pid_alive(usage.pid)
+        if alive:
             live.append(usage)
         elif prune:
-            unpin(store, usage.key, usage.pid or 0)
+            unpin(store, usage.key, usage.pid or 0, usage.host)
     return live
 
 

@@ -227,7 +227,7 @@ def build_view(
     if venv_root is not None and not os.path.isabs(venv_root):
         raise ValueError(f"venv_root must be absolute: {venv_root}")
     items = [item for item in plan.items if item.kind != "virtual"]
-    packages = [Package.load(n, item, store) for n, item in enumerate(items)]
+    packages = [Package.load(n, item, store, target.cache_tag) for n, item in enumerate(items)]
     for pkg in packages:
         pkg.check_sealed()
     return MergedView(

@@ -63,9 +63,22 @@ class DirNode(Node):
         return stat.S_IFDIR | self.mode
 
 
+class Unresolved:
+    """The type of :data:`UNRESOLVED`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNRESOLVED"
+
+
+UNRESOLVED = Unresolved()  # View.cached: the answer needs the store (resolve it off the FUSE thread)
+
+
 class View(ABC):
     """A read-only tree. Every method is cheap after its first call for a node
-    (results are memoized) and raises nothing but ``OSError`` for I/O trouble."""
+    (results are memoized) and raises nothing but ``OSError`` for I/O trouble.
+    ``lookup`` and ``children`` may be called from several threads at once."""
 
     ROOT_INO = 1
 
@@ -80,6 +93,17 @@ class View(ABC):
     @abstractmethod
     def children(self, parent: DirNode) -> list[tuple[str, Node]]:
         """All children of ``parent`` in a stable order (sorted by name)."""
+
+    def cached(self, parent: DirNode, name: str) -> Node | None | Unresolved:
+        """What :meth:`lookup` would return, if the view knows it without touching the store
+        (memoized, or absent from a listed directory); else :data:`UNRESOLVED`. Never blocks
+        on I/O: the fs layer answers these on its event-loop thread and resolves the rest
+        in a worker thread. A view held wholly in memory may answer :meth:`lookup` here."""
+        return UNRESOLVED
+
+    def cached_children(self, parent: DirNode) -> list[tuple[str, Node]] | None:
+        """What :meth:`children` would return, if known without touching the store; else None."""
+        return None
 
     @property
     def root(self) -> DirNode:

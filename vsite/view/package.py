@@ -10,15 +10,16 @@ from typing import Protocol
 from vsite.errors import StoreError
 from vsite.plan.model import PlanItem
 from vsite.store.index import EntrySummary, FileRecord, read_files, read_summary
-from vsite.store.seal import intact
+from vsite.store.seal import top_level_change
 
 
 class EntrySource(Protocol):
     """What the view needs of the store (``vsite.store.Store`` provides it)."""
 
-    def entry_dir(self, item: PlanItem) -> Path | None:
+    def entry_dir(self, item: PlanItem, cache_tag: str | None = None) -> Path | None:
         """The unpacked entry of ``item``'s wheel (its ``site/`` holds the compiled
-        bytecode in ``__pycache__`` dirs), or None if not in the store."""
+        bytecode in ``__pycache__`` dirs), or None if not in the store; with ``cache_tag``,
+        preferably one compiled for it (the local store's, or a shared store's)."""
 
 
 @dataclass(eq=False)
@@ -31,9 +32,9 @@ class Package:
     entry: str
 
     @classmethod
-    def load(cls, owner: int, item: PlanItem, store: EntrySource) -> "Package":
+    def load(cls, owner: int, item: PlanItem, store: EntrySource, cache_tag: str | None = None) -> "Package":
         """Read the entry's summary (one small file); a missing entry is a StoreError."""
-        entry = store.entry_dir(item)
+        entry = store.entry_dir(item, cache_tag)
         if entry is None:
             raise StoreError(f"{item.name} {item.version} is not in the store (run `vsite fetch` first)")
         try:
@@ -49,20 +50,13 @@ class Package:
         into the store, by ``vsite cache verify``; writes through a mount never
         reach the store (docs/store.md, "Read-only").
         """
-        site = self.scheme_dir("site")
-        paths = [site, *(os.path.join(site, name) for name in self.summary.top_level)]
-        for path in paths:
-            try:
-                ok = intact(os.lstat(path), self.summary.sealed_ns)
-            except OSError:
-                ok = False
-            if not ok:
-                rel = os.path.relpath(path, self.entry)
-                raise StoreError(
-                    f"store entry of {self.name} {self.summary.version} was changed after fetch ({rel});"
-                    " `vsite cache verify` lists what changed,"
-                    " `vsite cache gc --corrupt` then `vsite fetch` restores it"
-                )
+        rel = top_level_change(self.entry, self.summary.top_level, self.summary.sealed_ns)
+        if rel is not None:
+            raise StoreError(
+                f"store entry of {self.name} {self.summary.version} was changed after fetch ({rel});"
+                " `vsite cache verify` lists what changed,"
+                " `vsite cache gc --corrupt` then `vsite fetch` restores it"
+            )
 
     @property
     def name(self) -> str:

@@ -43,7 +43,7 @@ from typing import Protocol, Union
 
 from vsite.store.seal import file_mode, intact
 from vsite.view.conflicts import Conflict
-from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
+from vsite.view.nodes import UNRESOLVED, DirNode, FileNode, LinkNode, Node, Unresolved, View
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +61,35 @@ class Real:
 
 @dataclass(frozen=True)
 class StoreLinks:
-    """Present store paths as symbolic links: a path under ``store`` (the store's
+    """Present store paths as symbolic links: a path under ``store`` (a store's
     directory of entries) becomes a link to the same path under ``root``, which
-    is ``store`` itself or a read-only bind mount of it (vsite.fs.readonly)."""
+    is ``store`` itself or a read-only bind mount of it (vsite.fs.readonly).
+
+    ``others``: more ``(store, root)`` pairs, one per shared store of the search
+    path the view takes entries from (vsite.store.search), so each link leads
+    into whichever store holds its entry. :meth:`of` builds one from pairs.
+    """
 
     store: str
     root: str
+    others: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, pairs: "Iterable[tuple[str, str]]") -> "StoreLinks":
+        first, *rest = [(str(store), str(root)) for store, root in pairs]
+        return cls(first[0], first[1], tuple(rest))
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return ((self.store, self.root), *self.others)
 
     def target(self, path: str) -> str:
-        rel = os.path.relpath(path, self.store)
-        if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
-            raise ValueError(f"{path} is not in the store {self.store}")
-        return os.path.join(self.root, rel)
+        for store, root in self.pairs:
+            rel = os.path.relpath(path, store)
+            if not (rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir):
+                return os.path.join(root, rel)
+        raise ValueError(f"{path} is not in the store {self.store}" if not self.others
+                         else f"{path} is in none of the stores {', '.join(s for s, _ in self.pairs)}")
 
 
 @dataclass(frozen=True)
@@ -174,6 +191,9 @@ class _DirState:
     eager: bool  # more than one real layer: list on first lookup
     memo: dict[str, Node | None] = field(default_factory=dict)
     listed: list[tuple[str, Node]] | None = None
+    # held while this directory resolves a name or lists (store I/O): one slow directory
+    # holds up only the lookups in it, not the rest of the view
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class MergedTree(View):
@@ -183,6 +203,10 @@ class MergedTree(View):
     negative lookup would otherwise cost an lstat per layer); single-package
     directories answer lookups with one lstat each. ``links``: present store
     paths held by one source as symlinks (see the module docstring).
+
+    Thread-safe: each directory resolves under its own lock (the store I/O of
+    a slow directory blocks nobody else), the inode table under one short lock
+    without I/O; memoized answers are read lock-free (:meth:`cached`).
     """
 
     def __init__(
@@ -201,7 +225,7 @@ class MergedTree(View):
         self._nodes: dict[int, Node] = {}
         self._dirs: dict[int, _DirState] = {}
         self._next_ino = self.ROOT_INO
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the inode table and the conflicts found: never held over I/O
         self._found: dict[str, Conflict] = {}
         self._new_dir("", tuple(root_sources))
 
@@ -216,7 +240,7 @@ class MergedTree(View):
             return memo[name]
         if state.listed is not None:
             return None
-        with self._lock:
+        with state.lock:
             if name in memo:
                 return memo[name]
             if state.eager:
@@ -229,9 +253,21 @@ class MergedTree(View):
         state = self._dirs[parent.ino]
         listed = state.listed
         if listed is None:
-            with self._lock:
+            with state.lock:
                 listed = self._list(state)
         return listed
+
+    def cached(self, parent: DirNode, name: str) -> Node | None | Unresolved:
+        state = self._dirs[parent.ino]
+        memo = state.memo
+        if name in memo:
+            return memo[name]
+        if state.listed is not None:
+            return None
+        return UNRESOLVED
+
+    def cached_children(self, parent: DirNode) -> list[tuple[str, Node]] | None:
+        return self._dirs[parent.ino].listed
 
     # -- conflicts ---------------------------------------------------------
     def found_conflicts(self) -> list[Conflict]:
@@ -241,15 +277,17 @@ class MergedTree(View):
 
     # -- internals ---------------------------------------------------------
     def _alloc(self) -> int:
-        ino = self._next_ino
-        self._next_ino += 1
-        return ino
+        with self._lock:
+            ino = self._next_ino
+            self._next_ino += 1
+            return ino
 
     def _new_dir(self, path: str, sources: tuple[Source, ...]) -> DirNode:
         layers = sum(1 for s in sources if isinstance(s, Layer))
-        node = DirNode(self._alloc(), DIR_MODE, self.mtime_ns)
-        self._nodes[node.ino] = node
-        self._dirs[node.ino] = _DirState(path, sources, eager=layers > 1)
+        with self._lock:
+            node = DirNode(self._alloc(), DIR_MODE, self.mtime_ns)
+            self._dirs[node.ino] = _DirState(path, sources, eager=layers > 1)
+            self._nodes[node.ino] = node  # last: a node is handed out only with its state
         return node
 
     def _list(self, state: _DirState) -> list[tuple[str, Node]]:
@@ -294,11 +332,12 @@ class MergedTree(View):
         losers.discard(winner.entry.owner)
         # bytecode follows its source (same winner), so only sources are reported
         if losers and name != "__pycache__" and not state.path.endswith("__pycache__"):
-            self._found[path] = Conflict(
-                path,
-                self.owners[winner.entry.owner],
-                tuple(sorted(self.owners[o] for o in losers)),
-            )
+            with self._lock:
+                self._found[path] = Conflict(
+                    path,
+                    self.owners[winner.entry.owner],
+                    tuple(sorted(self.owners[o] for o in losers)),
+                )
         if self.links is not None and isinstance(winner.entry, Real) and len(merged) <= 1:
             # one store path holds this name (a subtree unique to one wheel, or a
             # conflict's winning file): the kernel reads it from the store itself
@@ -324,7 +363,8 @@ class MergedTree(View):
         raise OSError(errno.EIO, f"store file {why}", entry.path)
 
     def _add(self, node: Node) -> Node:
-        self._nodes[node.ino] = node
+        with self._lock:
+            self._nodes[node.ino] = node
         return node
 
     def _leaf(self, c: _Candidate, shadowed: list[_Candidate]) -> Node:
