@@ -37,7 +37,7 @@ def _plan(sizes: dict[str, int]) -> Plan:
 def test_meter_counts_wheels_and_the_bytes_still_to_fetch():
     plan = _plan({"big": 300_000_000, "small": 1_000_000, "here": 50_000_000})
     out = io.StringIO()
-    meter = FetchMeter(plan, _Store({"here"}), out, interval=0)
+    meter = FetchMeter(plan, _Store({"here"}), out, interval=0, live=True)
     assert meter.to_fetch == 301_000_000  # what the store already holds is not to fetch
     meter.downloaded(120_300_000)
     meter.item_done(plan.items[2], "reused")
@@ -97,3 +97,13 @@ def test_vsite_fetch_on_a_terminal_shows_wheels_and_bytes(tmp_path):
     mb = f"{total / 1e6:.1f} MB"
     assert f"vsite: fetching 3/3 wheels, {mb} of {mb} downloaded" in text, text
     assert f"3 packages: 3 downloaded ({mb})" in text, text
+
+
+def test_meter_off_a_terminal_draws_nothing_but_counts():
+    plan = _plan({"a": 2_000_000})
+    out = io.StringIO()  # not a terminal
+    meter = FetchMeter(plan, _Store(set()), out, interval=0)
+    meter.downloaded(2_000_000)
+    meter.item_done(plan.items[0], "downloaded")
+    line = meter.finish(FetchReport(downloaded=["a"]))
+    assert out.getvalue() == "" and line.endswith(": 1 downloaded (2.0 MB)")

@@ -105,11 +105,10 @@ def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say
     (refused, or without the target's bytecode)."""
     from vsite.store.progress import FetchMeter
 
-    meter = FetchMeter(plan, store, sys.stderr)
-    live = sys.stderr.isatty()
+    meter = FetchMeter(plan, store, sys.stderr)  # draws on a terminal only, counts always
     report = None
     try:
-        report = store.fetch(plan, interpreter, offline=offline, progress=meter.item_done if live else None,
+        report = store.fetch(plan, interpreter, offline=offline, progress=meter.item_done,
                              received=meter.downloaded)
     finally:
         line = meter.finish(report)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    """A byte count as a person reads it: ``436.0 MB``, or ``12 kB`` below a megabyte."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 class FetchMeter:
@@ -32,8 +33,10 @@ class FetchMeter:
     provide some of them).
     """
 
-    def __init__(self, plan: Plan, store: Store, stream: TextIO, *, interval: float = 0.1) -> None:
+    def __init__(self, plan: Plan, store: Store, stream: TextIO, *, interval: float = 0.1,
+                 live: bool | None = None) -> None:
         self.stream = stream
+        self.live = stream.isatty() if live is None else live  # draw the line (a terminal), or only count
         self.interval = interval
         self.total = len(plan.items)
         self.to_fetch = sum(
@@ -63,6 +66,8 @@ class FetchMeter:
         return text
 
     def _draw(self, force: bool = False) -> None:
+        if not self.live:
+            return
         now = time.monotonic()
         if not force and now - self._drawn < self.interval:
             return
