@@ -9,8 +9,8 @@ Here, two forms skip click and the command modules:
   yet, a lock that changed) and ``python -m vsite run``: the join with only the
   plan cache and the lease client imported, then exec CMD; it also writes the
   launcher's index entry, so the next worker joins from sh;
-- ``mount LOCK TARGET [--venv]``: :func:`mount_target`, what ``vsite mount`` does
-  after click has parsed it.
+- ``mount LOCK TARGET [--venv] [--offline] [--python PATH]``: :func:`mount_target`,
+  what ``vsite mount`` does after click has parsed it.
 
 Anything else -- other options, no live mount, any error of the join -- goes to
 the click CLI, which does the full job and reports errors its usual way.
@@ -73,29 +73,47 @@ def _fast_run(argv: list[str]) -> None:
         sys.exit(getattr(exc, "exit_code", 1))
 
 
-def _simple_mount(argv: list[str]) -> tuple[str, str, bool] | None:
-    """(LOCK, TARGET, venv) of ``mount LOCK TARGET [--venv]`` whose paths click would take, else None."""
+def _simple_mount(argv: list[str]) -> tuple[str, str, bool, bool, str | None] | None:
+    """(LOCK, TARGET, venv, offline, python) of ``mount LOCK TARGET [--venv] [--offline] [--python PATH]``
+    (any order) whose paths click would take, else None."""
     if argv[:1] != ["mount"]:
         return None
-    rest = [a for a in argv[1:] if a != "--venv"]
-    if len(rest) != 2 or any(a.startswith("-") for a in rest):
+    args, rest = argv[1:], []
+    venv = offline = False
+    python = None
+    while args:
+        arg = args.pop(0)
+        if arg == "--venv":
+            venv = True
+        elif arg == "--offline":
+            offline = True
+        elif arg == "--python" and python is None and args and not args[0].startswith("-"):
+            python = args.pop(0)
+        elif arg.startswith("-"):
+            return None
+        else:
+            rest.append(arg)
+    if len(rest) != 2:
         return None
     lock, target = rest
     if os.path.isdir(lock) or (os.path.exists(target) and not os.path.isdir(target)):
         return None  # click's own usage errors
-    return lock, target, len(rest) < len(argv) - 1
+    return lock, target, venv, offline, python
 
 
 def _fast_mount(argv: list[str]) -> None:
-    """``vsite mount LOCK TARGET [--venv]`` without click; return for any other command line."""
+    """``vsite mount LOCK TARGET [--venv] [--offline] [--python PATH]`` without click; return for any other
+    command line."""
     simple = _simple_mount(argv)
     if simple is None:
         return
     from vsite.errors import VsiteError
 
-    lock, target, venv = simple
+    lock, target, venv, offline, python = simple
     try:
-        line = mount_target(lock, target, venv=venv)
+        from vsite.plan.cache import cached_plan
+
+        line = mount_target(lock, target, venv=venv, offline=offline, plan=lambda: cached_plan(lock, python))
     except VsiteError as exc:  # as the CLI reports it (vsite.cli.VsiteGroup)
         print(f"vsite: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
