@@ -129,15 +129,24 @@ def fake_env(tmp_path, monkeypatch):
                         ("PWD", str(project))):
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(project)
-    return SimpleNamespace(venv=str(venv), python=python, project=project, vsite=str(bin_dir / "vsite"))
+    return SimpleNamespace(venv=str(venv), python=python, project=project, vsite=str(bin_dir / "vsite"), shell=[])
 
 
 def _launch(fake, *args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([fake.vsite, *args], capture_output=True, text=True, timeout=30, **kwargs)
+    return subprocess.run([*fake.shell, fake.vsite, *args], capture_output=True, text=True, timeout=30, **kwargs)
+
+
+@pytest.fixture(params=["sh", "bash"])
+def shell(request) -> list[str]:
+    """The launcher under /bin/sh (dash on Debian) and under bash (/bin/sh on some distributions)."""
+    if shutil.which(request.param) is None:
+        pytest.skip(f"no {request.param}")
+    return [request.param]
 
 
 @pytest.mark.parametrize("head", [["uv.lock"], ["./uv.lock", "--python", "PY"], ["--python", "PY", "LOCK"]])
-def test_the_launcher_opens_the_entry_launcher_paths_names(fake_env, head):
+def test_the_launcher_opens_the_entry_launcher_paths_names(fake_env, shell, head):
+    fake_env.shell = shell
     head = [fake_env.python if a == "PY" else str(fake_env.project / "uv.lock") if a == "LOCK" else a for a in head]
     python = head[head.index("--python") + 1] if "--python" in head else None
     lock = [a for i, a in enumerate(head) if a != "--python" and (i == 0 or head[i - 1] != "--python")][0]
@@ -150,7 +159,8 @@ def test_the_launcher_opens_the_entry_launcher_paths_names(fake_env, head):
     assert (done.returncode, done.stdout, done.stderr) == (0, f"{fake_env.venv} x y z\n", "")
 
 
-def test_the_launcher_execs_like_the_python_join(fake_env):
+def test_the_launcher_execs_like_the_python_join(fake_env, shell):
+    fake_env.shell = shell
     entry = index_path(*launcher_paths("uv.lock", None))
     os.makedirs(os.path.dirname(entry))
     with open(entry, "w") as f:
