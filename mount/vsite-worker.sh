@@ -5,8 +5,8 @@
 #   VSITE_LOCK=LOCK vsite-worker.sh CMD [ARG...]
 #
 # Usable as a Ray, Slurm or container entrypoint. It joins (or starts) the
-# shared mount with a lease held by this process's pid, puts the venv first on
-# PATH and execs CMD under that same pid: CMD receives the signals the
+# shared mount with a lease held by this process's pid (`vsite run`), puts the
+# venv first on PATH and execs CMD under that same pid: CMD receives the signals the
 # entrypoint receives (SIGTERM, SIGINT) and the exit status is CMD's. When CMD
 # ends -- normally, by a signal or by SIGKILL -- the pid is gone, the daemon
 # drops the lease at once and unmounts after the grace period if no other
@@ -36,10 +36,8 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 
+# `vsite run` joins (or starts) the mount, sets VIRTUAL_ENV and PATH, unsets PYTHONHOME and
+# execs CMD under this pid; with no VSITE_OPTS (or only --python PY) on a live mount the installed
+# vsite joins from sh, with no Python start (docs/startup.md).
 # shellcheck disable=SC2086  # VSITE_OPTS is a list of options
-venv=$("$vsite" mount --shared --pid $$ ${VSITE_OPTS:-} "$lock")
-VIRTUAL_ENV=$venv
-PATH=$venv/bin:$PATH
-export VIRTUAL_ENV PATH
-unset PYTHONHOME
-exec "$@"
+exec "$vsite" run "$lock" ${VSITE_OPTS:-} -- "$@"

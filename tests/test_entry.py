@@ -60,3 +60,27 @@ def test_fast_path_takes_only_the_simple_run_form(monkeypatch, argv, parsed):
     else:
         lock, python, cmd = parsed
         assert seen == {"join": (lock, python), "exec": cmd}
+
+
+@pytest.mark.parametrize(
+    "argv, parsed",
+    [
+        (["mount", "uv.lock", "dir", "--venv"], ("uv.lock", "dir", True, False, None)),
+        (["mount", "--venv", "uv.lock", "dir"], ("uv.lock", "dir", True, False, None)),
+        (["mount", "uv.lock", "dir"], ("uv.lock", "dir", False, False, None)),
+        (["mount", "uv.lock", "dir", "--venv", "--offline", "--python", "/py"], ("uv.lock", "dir", True, True, "/py")),
+        (["mount", "--python", "/py", "uv.lock", "dir"], ("uv.lock", "dir", False, False, "/py")),
+        (["mount", "uv.lock", "dir", "--extra", "x"], None),  # any other option: the click CLI
+        (["mount", "uv.lock", "dir", "--python", "--venv"], None),
+        (["mount", "uv.lock", "dir", "--python=/py"], None),
+        (["mount", "--shared", "uv.lock"], None),
+        (["mount", "uv.lock"], None),
+        (["mount", "lockdir", "dir"], None),  # click's usage errors stay click's
+        (["mount", "uv.lock", "afile"], None),
+    ],
+)
+def test_fast_mount_takes_only_the_plain_form(tmp_path, monkeypatch, argv, parsed):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lockdir").mkdir()
+    (tmp_path / "afile").write_text("")
+    assert entry._simple_mount(argv) == parsed

@@ -34,10 +34,8 @@ def test_patch_level_from_the_label(version, level):
 @pytest.fixture
 def installed_version(monkeypatch):
     """Make the installed pyfuse3 look like the version given (the lookup is cached: cleared around)."""
-    real = importlib.metadata.version
-
     def pretend(version: str) -> None:
-        monkeypatch.setattr(importlib.metadata, "version", lambda name: version if name == "pyfuse3" else real(name))
+        monkeypatch.setattr(pyfuse3_build, "_version", lambda: version)
         pyfuse3_build.installed.cache_clear()
 
     yield pretend
@@ -117,3 +115,7 @@ def test_fast_paths_with_a_build_that_cannot_tell(monkeypatch):
     monkeypatch.delattr(pyfuse3, "vsite_conn_want", raising=False)  # stock and +vsite1
     ops = ViewOperations(MemoryView({}), no_open=False, cache_symlinks=True)
     assert ops.fast_paths() == FastPaths(zero_message_open=False, cache_symlinks=False)
+
+
+def test_version_from_the_dist_info_name_is_the_metadata_version():
+    assert pyfuse3_build._version() == importlib.metadata.version("pyfuse3")

@@ -140,9 +140,9 @@ def test_native_import_reads_no_byte_through_the_daemon(shared_env, demo_cache, 
 
 # `vsite mount` with pyfuse3's version lookup answering "3.5.0" (stock), in the CLI and the daemon it forks.
 AS_STOCK = """
-import importlib.metadata as m, runpy, sys
-real = m.version
-m.version = lambda name: "3.5.0" if name == "pyfuse3" else real(name)
+import runpy, sys
+import vsite.fs.pyfuse3_build as build
+build._version = lambda: "3.5.0"
 sys.argv = ["vsite", *sys.argv[1:]]
 runpy.run_module("vsite", run_name="__main__")
 """

@@ -125,7 +125,16 @@ def resolve_executable(python: str | None) -> str:
 
 def _identity(executable: str) -> str:
     real = os.path.realpath(executable)
-    st = os.stat(real)
+    return identity_of(executable, real, os.stat(real))
+
+
+def identity(executable: str) -> str:
+    """``Target.identity`` of the interpreter at ``executable`` (an absolute path), without probing it."""
+    return _identity(executable)
+
+
+def identity_of(executable: str, real: str, st: os.stat_result) -> str:
+    """The identity from its parts: the path, the real path behind it and that file's stat."""
     raw = f"{_PROBE_VERSION}\0{executable}\0{real}\0{st.st_size}\0{st.st_mtime_ns}\0{packaging.__version__}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 

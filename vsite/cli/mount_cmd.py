@@ -5,11 +5,12 @@ a download), plans, fetches what is missing, builds the view in this process
 and then forks the daemon (``vsite.fs.daemon.spawn``), returning once the mount
 answers (the fetch and the view: vsite.fs.prepare). Whatever fails, nothing is
 left mounted and a mount-point directory this command created is removed again.
+That part is click-free, ``vsite.entry.mount_target``, which the console script
+also runs for the plain ``vsite mount LOCK TARGET [--venv]`` without loading click.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import click
@@ -17,8 +18,8 @@ import click
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options, store_path_option
 from vsite.cli.run_cmd import mount_shared, shared_options
+from vsite.entry import mount_target
 from vsite.fs import mountpoint, registry
-from vsite.fs.prepare import prepare
 from vsite.store import usage
 
 
@@ -48,46 +49,10 @@ def mount(lock: str, path: str | None, venv: bool, offline: bool, foreground: bo
         return mount_shared(lock, pid=pid, name=lease_name, grace=grace, offline=offline, **opts)
     if path is None or pid is not None or lease_name is not None or grace is not None:
         raise click.UsageError("give TARGET, or --shared (--pid, --name and --grace go with --shared)")
-    mountpoint.check_fuse()
-    with mountpoint.Claim(registry.canonical_mountpoint(path)) as claim:
-        _mount(claim, lock, path, venv, offline, foreground, allow_other, opts)
-
-
-def _mount(claim: mountpoint.Claim, lock: str, given: str, venv: bool, offline: bool, foreground: bool,
-           allow_other: bool, opts: dict) -> None:
-    """``vsite mount`` while holding the mount point's claim (released once the mount answers)."""
-    path, created = mountpoint.prepare_mountpoint(given)
-    try:
-        plan, interpreter = plan_from_cli(lock, **opts)
-        store, view, record = prepare(plan, interpreter, lock, path, venv=venv, offline=offline,
-                                      allow_other=allow_other, say=_say)
-        if foreground:
-            from vsite.fs.daemon import serve
-
-            def ready() -> None:
-                claim.release()
-                click.echo(f"vsite: serving {path} (pid {os.getpid()}); Ctrl-C unmounts", err=True)
-
-            usage.pin(store, record.plan_key, record.wheels, os.getpid())
-            try:
-                serve(view, record, allow_other=allow_other, on_ready=ready)
-            finally:
-                usage.unpin(store, record.plan_key, os.getpid())
-            return
-        from vsite.fs.daemon import spawn
-
-        pid = spawn(view, record, allow_other=allow_other)
-        # Keep the store's gc off these entries while the daemon lives (the
-        # fetch's lock record covers them until this pin exists).
-        usage.pin(store, record.plan_key, record.wheels, pid)
-    except BaseException:
-        if created:
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-        raise
-    click.echo(f"mounted {path} ({record.packages} packages, daemon pid {pid})")
+    line = mount_target(lock, path, venv=venv, offline=offline, foreground=foreground, allow_other=allow_other,
+                        plan=lambda: plan_from_cli(lock, **opts), say=_say)
+    if line:
+        click.echo(line)
 
 
 @main.command("unmount")

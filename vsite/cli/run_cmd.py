@@ -58,11 +58,12 @@ def shared_options(command: Callable) -> Callable:
 
 
 def _join(lock: str, request: str, grace: float | None, offline: bool, opts: dict):
+    """(plan, env, lease connection) of the lock's shared mount, joined or started."""
     from vsite.shared.env import grace_period
     from vsite.shared.join import join
 
     plan, target = plan_from_cli(lock, **opts)
-    return join(plan, target, lock, request, grace=grace_period(grace), offline=offline)
+    return (plan, *join(plan, target, lock, request, grace=grace_period(grace), offline=offline))
 
 
 def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float | None, offline: bool, **opts) -> None:
@@ -70,7 +71,7 @@ def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float |
     if pid is not None and name is not None:
         raise click.UsageError("--pid and --name are two kinds of lease: give one")
     request = f"name {name}" if name is not None else f"hold {pid or os.getppid()}"
-    env, sock = _join(lock, request, grace, offline, opts)
+    _, env, sock = _join(lock, request, grace, offline, opts)
     sock.close()  # a pid lease outlives the connection; a named one lives until released
     click.echo(env.venv)
 
@@ -89,7 +90,10 @@ def run(lock: str, cmd: tuple[str, ...], grace: float | None, offline: bool, **o
     venv's bin/ first on PATH and VIRTUAL_ENV set; the mount stays while CMD
     runs and goes a grace period after the last worker using it.
     """
-    env, sock = _join(lock, f"hold {os.getpid()}", grace, offline, opts)
+    from vsite.shared.launch import remember
+
+    plan, env, sock = _join(lock, f"hold {os.getpid()}", grace, offline, opts)
+    remember(lock, opts.get("python"), plan, env)  # the next `vsite run LOCK -- ...` joins from sh
     exec_in_venv(env.venv, cmd, sock.detach())
 
 

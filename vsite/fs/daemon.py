@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from vsite.errors import MountError
 from vsite.fs import readonly, registry
+from vsite.fs.probe import Probe
 from vsite.view.nodes import View
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def serve(
     allow_other: bool = False,
     on_ready: Callable[[], None] | None = None,
     service: Service | None = None,
+    probe: Probe | None = None,
 ) -> None:
     """Mount ``view`` at ``record.mountpoint`` and serve it until unmounted or signalled.
 
@@ -61,9 +63,10 @@ def serve(
     answers a stat, then ``service`` is started (``await nursery.start(service,
     cancel_scope)``: it runs beside the filesystem, e.g. the lease server of a
     shared mount, and may cancel the scope to unmount), then ``on_ready`` is
-    called; the record is removed at exit.
+    called; the record is removed at exit. ``probe``: a name at the root whose every lookup
+    asks its owner (vsite.fs.probe; the sh launcher's join of a shared mount).
     """
-    _Daemon(view, record, allow_other=allow_other, on_ready=on_ready, service=service).run()
+    _Daemon(view, record, allow_other=allow_other, on_ready=on_ready, service=service, probe=probe).run()
 
 
 class _Daemon:
@@ -82,6 +85,7 @@ class _Daemon:
         allow_other: bool,
         on_ready: Callable[[], None] | None,
         service: Service | None,
+        probe: Probe | None = None,
     ) -> None:
         from vsite.fs.operations import ViewOperations
 
@@ -91,6 +95,7 @@ class _Daemon:
         self.on_ready = on_ready
         self.service = service
         self.ops = ViewOperations(view)
+        self.ops.probe = probe
         self.unmounted = False  # the kernel ended the session (someone unmounted us)
         self.error: str | None = None  # why the mount never became ready
 
@@ -228,7 +233,12 @@ class _Daemon:
 
 
 def spawn(
-    view: View, record: registry.MountRecord, *, allow_other: bool = False, service: Service | None = None
+    view: View,
+    record: registry.MountRecord,
+    *,
+    allow_other: bool = False,
+    service: Service | None = None,
+    probe: Probe | None = None,
 ) -> int:
     """Start a detached daemon serving ``view``; return its pid once the mount is live.
 
@@ -246,7 +256,7 @@ def spawn(
         try:
             os.setsid()
             if os.fork() == 0:
-                _daemon_main(view, record, allow_other, write_end, str(log_path), service)
+                _daemon_main(view, record, allow_other, write_end, str(log_path), service, probe)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -278,6 +288,7 @@ def _daemon_main(
     ready_fd: int,
     log_path: str,
     service: Service | None = None,
+    probe: Probe | None = None,
 ) -> None:
     """The detached daemon: stdio to the log, serve, report readiness on ``ready_fd``; never returns."""
     status = 1
@@ -296,7 +307,7 @@ def _daemon_main(
             os.close(ready_fd)
             ready_fd = -1
 
-        serve(view, record, allow_other=allow_other, on_ready=ready, service=service)
+        serve(view, record, allow_other=allow_other, on_ready=ready, service=service, probe=probe)
         status = 0
     except BaseException as exc:  # report anything to the waiting parent, then exit
         if ready_fd >= 0:

@@ -9,4 +9,6 @@ lease to go starts a grace period, after which the daemon unmounts.
 - :mod:`vsite.shared.client`: taking and releasing leases (plain sockets; no trio).
 - :mod:`vsite.shared.server`: the lease server inside the daemon (trio).
 - :mod:`vsite.shared.join`: join a live mount or start one, serialized by a file lock.
+- :mod:`vsite.shared.launch`: the sh launcher's join (``bin/vsite``, the installed ``vsite``):
+  its index and the daemon's check of it.
 """

@@ -56,6 +56,11 @@ class SharedEnv:
         return str(self.root / "venv")
 
     @property
+    def fifo(self) -> Path:
+        """The lease FIFO the sh launcher's CMDs hold open (vsite.shared.launch)."""
+        return self.root / "lease"
+
+    @property
     def lock_file(self) -> Path:
         """flock'ed by whoever checks for a live mount or starts/stops one (outside ``root``)."""
         return runtime_dir() / "envs" / f"{self.env_key}.lock"

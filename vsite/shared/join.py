@@ -62,6 +62,8 @@ def _start(
     from vsite.fs import mountpoint
     from vsite.fs.daemon import spawn
     from vsite.fs.prepare import prepare
+    from vsite.fs.probe import Probe
+    from vsite.shared.launch import JOIN_NAME, JoinCheck
     from vsite.shared.server import LeaseServer
     from vsite.store import usage
 
@@ -69,7 +71,9 @@ def _start(
     _clear_dead_mount(env)
     path, _ = mountpoint.prepare_mountpoint(env.venv)
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
-    pid = spawn(view, record, service=LeaseServer(env, grace).run)
+    check = JoinCheck(env.venv, os.path.realpath(path), plan.lock_sha256, plan.target_identity)
+    server = LeaseServer(env, grace, check if not plan.options and env.env_key == plan.key() else None)
+    pid = spawn(view, record, service=server.run, probe=Probe(JOIN_NAME, server.join_lookup))
     usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 
 

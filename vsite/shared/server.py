@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import socket
 import struct
 import sys
@@ -24,6 +25,7 @@ import time
 import trio
 
 from vsite.shared.env import SharedEnv
+from vsite.shared.launch import JoinCheck
 
 MAX_REQUEST = 4096  # bytes in one request line
 
@@ -31,18 +33,24 @@ MAX_REQUEST = 4096  # bytes in one request line
 class LeaseServer:
     """A daemon's lease table; ``run`` is a :data:`vsite.fs.daemon.Service`."""
 
-    def __init__(self, env: SharedEnv, grace: float) -> None:
+    def __init__(self, env: SharedEnv, grace: float, check: JoinCheck | None = None) -> None:
         self.env = env
         self.grace = grace
+        self.check = check  # who may join through the sh launcher's lookup (None: nobody)
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
+        self.joined = 0  # pid leases taken by the launcher's lookup (join_lookup), each held by a pidfd
+        self.held = False  # some process holds the lease FIFO open (launched CMDs and their children)
+        self.held_again = trio.Event()  # set by a launcher's join: the FIFO has a holder to watch
+        self.closing = False  # set with the listener's close: no lease of any kind from then on
+        self.nursery: trio.Nursery | None = None  # where join_lookup's pidfd waits run
         self.changed = trio.Event()  # set and replaced at every change of the lease count
         self.listener: trio.socket.SocketType  # bound by run()
         self.lock_fd = -1  # the file lock taken to unmount, held until the process exits
 
     @property
     def leases(self) -> int:
-        return self.connections + len(self.names)
+        return self.connections + len(self.names) + self.joined + self.held
 
     def _touch(self) -> None:
         self.changed.set()
@@ -58,9 +66,13 @@ class LeaseServer:
         await self.listener.bind(self.env.address)
         self.listener.listen(512)
         self._log(f"serving {self.env.venv} (pid {os.getpid()}, grace {self.grace:g} s)")
+        fifo = _open_fifo(self.env.fifo) if self.check is not None else None
         task_status.started()
         async with trio.open_nursery() as nursery:
+            self.nursery = nursery
             nursery.start_soon(self._accept, nursery)
+            if fifo is not None:
+                nursery.start_soon(self._watch_fifo, fifo)
             await self._expire()
             self._log("no lease left after the grace period: unmounting")
             scope.cancel()
@@ -89,10 +101,56 @@ class LeaseServer:
             if self.leases:  # a joiner came while we waited for the lock
                 os.close(fd)
                 continue
-            # No await from here on: nothing can be accepted between the check and the close.
+            # No await from here on: nothing can be accepted (or joined) between the check and the close.
+            self.closing = True
             self.listener.close()
             self.lock_fd = fd  # held until the process exits, after the unmount
             return
+
+    def join_lookup(self, pid: int, uid: int) -> bool:
+        """A launcher's lookup of the join name (vsite.shared.launch): a pid lease, if it joins this
+        environment. Called on the trio thread inside the FUSE lookup, while the requester waits in
+        its stat, so the pidfd opened here is its own (no pid reuse); counted before the reply, so a
+        shutdown check after it sees the lease, and refused once the server is closing."""
+        if self.closing or self.nursery is None or self.check is None or uid != os.getuid():
+            return False
+        if not self.check.accepts(pid):
+            return False
+        pidfd = _pidfd(pid)
+        if pidfd is None:
+            return False
+        self.joined += 1
+        self.held = True  # the launcher holds the FIFO too (CMD inherits it): watched from now on
+        self.held_again.set()
+        self._touch()
+        self.nursery.start_soon(self._hold_pid, pidfd)
+        return True
+
+    async def _watch_fifo(self, fd: int) -> None:
+        """``held`` until no process holds the FIFO open: its read end (ours) then reports POLLHUP.
+
+        The launcher opens the FIFO read-write before its lookup and CMD inherits it across exec,
+        so, like the Python join's connection, it outlives CMD in any child still holding it. The
+        kernel tells us when the last holder is gone; level-triggered, so while nobody holds it
+        this task sleeps on ``held_again`` instead, which a launcher's join sets."""
+        while True:
+            await self.held_again.wait()
+            self.held_again = trio.Event()
+            while True:
+                await trio.lowlevel.wait_readable(fd)
+                _drain(fd)
+                if _hung_up(fd):  # no holder now (checked, then cleared, with no await between)
+                    break
+            self.held = False
+            self._touch()
+
+    async def _hold_pid(self, pidfd: int) -> None:
+        try:
+            await trio.lowlevel.wait_readable(pidfd)  # readable once the process exits
+        finally:
+            os.close(pidfd)
+            self.joined -= 1
+            self._touch()
 
     async def _serve_connection(self, conn: trio.socket.SocketType) -> None:
         try:
@@ -132,7 +190,8 @@ class LeaseServer:
 
     def _status(self) -> dict:
         return {"pid": os.getpid(), "venv": self.env.venv, "key": self.env.env_key,
-                "connections": self.connections - 1, "names": sorted(self.names), "grace": self.grace}
+                "connections": self.connections - 1, "joined": self.joined, "held": self.held,
+                "names": sorted(self.names), "grace": self.grace}
 
 
 def _same_user(conn: trio.socket.SocketType) -> bool:
@@ -156,6 +215,40 @@ async def _wait_eof(conn: trio.socket.SocketType) -> None:
     """Until every process holding the other end has closed it or died."""
     while await conn.recv(MAX_REQUEST):
         pass
+
+
+def _open_fifo(path: "os.PathLike[str]") -> int | None:
+    """A fresh FIFO at ``path`` and its read end, or None if it cannot be made.
+
+    A write end is opened and closed once, so that from then on the read end reports POLLHUP
+    exactly while no process holds the FIFO open for writing (Linux reports it only after a
+    writer has come and gone since the read end was opened)."""
+    try:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.mkfifo(path, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        return fd
+    except OSError:
+        return None
+
+
+def _drain(fd: int) -> None:
+    """Read away what a holder wrote (nothing is expected), so only POLLHUP wakes the watcher."""
+    try:
+        while os.read(fd, 65536):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _hung_up(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return any(events & select.POLLHUP for _, events in poller.poll(0))
 
 
 def _pidfd(pid: int) -> int | None:

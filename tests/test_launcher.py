@@ -1,0 +1,173 @@
+"""The sh launcher (``vsite/shared/bin/vsite``): a join of a live shared mount with no Python start.
+
+Each test installs the launcher as ``bin/vsite`` beside a ``vsite-cli`` that logs
+every call and runs this tree's CLI, so "the launcher joined by itself" is "no
+vsite-cli call". The behaviour must be the Python join's (tests/test_run_cli.py):
+CMD gets the pid, the signals, stdin/stdout and the exit status; the lease ends
+the moment CMD dies, SIGKILL included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runhelp import DEMO_LOCK, ROOT, daemons_started, shared_mounts, vsite, wait_until
+from vsite.shared import client
+from vsite.shared.env import SharedEnv
+from vsite.shared.launch import launcher_paths
+
+pytestmark = [pytest.mark.fuse, pytest.mark.network]
+
+LAUNCHER = ROOT / "vsite/shared/bin/vsite"
+SLEEPER = "import os, sys, time; print(os.getpid(), sys.prefix, flush=True); time.sleep(60)"
+
+
+@pytest.fixture
+def launcher(shared_env, tmp_path) -> tuple[list[str], Path, dict]:
+    """(the launcher's argv, the log of vsite-cli calls, env with a 30 s grace)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(LAUNCHER, bin_dir / "vsite")
+    log = tmp_path / "cli.log"
+    cli = bin_dir / "vsite-cli"
+    cli.write_text(f'#!/bin/sh\necho "$*" >>{log}\nexec {sys.executable} -m vsite "$@"\n')
+    cli.chmod(0o755)
+    env = dict(shared_env, VSITE_GRACE="30", PYTHONPATH=str(ROOT))
+    yield [str(bin_dir / "vsite")], log, env
+    for point in shared_mounts(env):
+        vsite("unmount", point, env=env)
+
+
+def _cli_calls(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _env_of(venv: str) -> SharedEnv:
+    return SharedEnv(Path(venv).parent.name)
+
+
+def _start(vsite_: list[str], env: dict, lock=DEMO_LOCK) -> str:
+    """Start the mount through the launcher (its first run goes to the CLI, which writes the index)."""
+    done = subprocess.run([*vsite_, "run", str(lock), "--", "python", "-c", "import sys; print(sys.prefix)"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_second_run_joins_from_sh(launcher):
+    vsite_, log, env = launcher
+    venv = _start(vsite_, env)
+    assert _cli_calls(log) == 1
+    assert Path(env["VSITE_RUNTIME_DIR"], "join").is_dir()
+    done = subprocess.run([*vsite_, "run", str(DEMO_LOCK), "--", "python", "-c",
+                           "import os, sys, six; print(sys.prefix, os.environ['VIRTUAL_ENV'])"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [venv, venv]
+    assert _cli_calls(log) == 1  # no Python start for the join
+    # relative lock path, --python in both positions
+    python = launcher_paths(str(DEMO_LOCK), None)[1]
+    for args in (["run", "uv.lock", "--", "true"], ["run", "uv.lock", "--python", python, "--", "true"],
+                 ["run", "--python", python, "./uv.lock", "--", "true"]):
+        assert subprocess.run([*vsite_, *args], env=env, cwd=DEMO_LOCK.parent, timeout=60).returncode == 0
+    assert _cli_calls(log) == 1
+    assert daemons_started(env) == 1
+    # any other command goes to the CLI, arguments untouched
+    status = subprocess.run([*vsite_, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert venv in status.stdout and _cli_calls(log) == 2
+
+
+def test_exit_status_signals_stdin_and_missing_command(launcher):
+    vsite_, log, env = launcher
+    _start(vsite_, env)
+    run = [*vsite_, "run", str(DEMO_LOCK), "--"]
+    assert subprocess.run([*run, "sh", "-c", "exit 7"], env=env, timeout=60).returncode == 7
+    echo = subprocess.run([*run, "python", "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"],
+                          env=env, input="through\n", capture_output=True, text=True, timeout=60)
+    assert (echo.returncode, echo.stdout) == (0, "THROUGH\n")
+    script = ("import os, signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))\n"
+              "print(os.getpid(), flush=True)\n"
+              "time.sleep(60)\n")
+    worker = subprocess.Popen([*run, "python", "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    assert int(worker.stdout.readline()) == worker.pid  # CMD replaced the launcher
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 3
+    interrupted = subprocess.Popen([*run, "python", "-c", SLEEPER], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    interrupted.stdout.readline()
+    interrupted.send_signal(signal.SIGINT)
+    assert interrupted.wait(timeout=30) == -signal.SIGINT
+    missing = subprocess.run([*run, "no-such-command-xyz"], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 127 and "vsite: no-such-command-xyz: command not found" in missing.stderr
+    assert _cli_calls(log) == 1
+
+
+def test_sigkill_ends_the_lease_at_once(launcher):
+    vsite_, log, env = launcher
+    env["VSITE_GRACE"] = "0.5"
+    _start(vsite_, env)  # the mount stays while the next worker joins (grace 0.5 s after this one)
+    worker = subprocess.Popen([*vsite_, "run", str(DEMO_LOCK), "--", "python", "-c", SLEEPER], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    venv = worker.stdout.readline().split()[1]
+    if _cli_calls(log) > 1:
+        pytest.skip("the first mount's grace ran out before the worker joined (loaded machine)")
+    state = client.status(_env_of(venv))
+    assert state is not None and state["joined"] == 1
+    worker.kill()
+    worker.wait()
+    assert wait_until(lambda: not shared_mounts(env), 10)  # the pidfd fired, then the 0.5 s grace
+
+
+def test_a_changed_lock_or_inherited_fds_go_to_the_cli(launcher, tmp_path):
+    vsite_, log, env = launcher
+    lock = tmp_path / "proj" / "uv.lock"
+    lock.parent.mkdir()
+    shutil.copy(DEMO_LOCK, lock)
+    first = _start(vsite_, env, lock)
+    again = _start(vsite_, env, lock)
+    assert again == first and _cli_calls(log) == 1
+    # an inherited fd 7 is CMD's: the launcher leaves the run to the CLI, which passes it on
+    done = subprocess.run(["sh", "-c", 'exec 7</dev/null; exec "$@"', "sh", *vsite_, "run", str(lock), "--",
+                           "sh", "-c", "[ -e /proc/self/fd/7 ]"], env=env, timeout=60)
+    assert done.returncode == 0 and _cli_calls(log) == 2
+    # the lock edited in place: the daemon refuses the join, the CLI mounts the new environment
+    with open(lock, "a") as f:
+        f.write("# edited\n")
+    changed = _start(vsite_, env, lock)
+    assert changed != first and _cli_calls(log) == 3
+    assert _start(vsite_, env, lock) == changed and _cli_calls(log) == 3
+    # and back: the old mount (still in its grace) is joined again, from sh after one CLI run
+    shutil.copy(DEMO_LOCK, lock)
+    assert _start(vsite_, env, lock) == first and _cli_calls(log) == 4
+    assert os.path.isdir(first)
+
+
+def test_a_child_that_outlives_cmd_holds_the_mount(launcher):
+    """As with the Python join's connection: CMD's lease FIFO (fd 9), inherited by a background child."""
+    vsite_, log, env = launcher
+    env["VSITE_GRACE"] = "0.5"
+    venv = _start(vsite_, env)
+    done = subprocess.run([*vsite_, "run", str(DEMO_LOCK), "--", "sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    if _cli_calls(log) > 1:
+        pytest.skip("the first mount's grace ran out before the worker joined (loaded machine)")
+    child = int(done.stdout)
+    try:
+        assert wait_until(lambda: (client.status(_env_of(venv)) or {}).get("joined") == 0, 10)  # CMD is gone
+        state = client.status(_env_of(venv))
+        assert state["held"] is True
+        time.sleep(0.5 + 1)  # past the grace period: the child still holds the mount
+        assert shared_mounts(env) == [venv]
+    finally:
+        os.kill(child, signal.SIGKILL)
+    assert wait_until(lambda: not shared_mounts(env), 10)
