@@ -7,20 +7,21 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "examples" / "demo"
+from runhelp import DEMO_LOCK, ROOT
+from runhelp import vsite as run_vsite
+
+DEMO = DEMO_LOCK.parent
 
 
 def vsite(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VSITE_CACHE_DIR": str(tmp_path / "cache"),
+    """The tests' one runner (runhelp.vsite) with a private store and runtime dir, in ``tmp_path``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VSITE_CACHE_DIR": str(tmp_path / "cache"),
            "VSITE_RUNTIME_DIR": str(tmp_path / "runtime")}
-    return subprocess.run([sys.executable, "-m", "vsite", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
+    return run_vsite(*args, env=env, cwd=tmp_path, timeout=120)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -52,7 +53,7 @@ def test_pyproject_without_a_lock(tmp_path):
 
 def test_pyproject_under_another_name(tmp_path):
     """Content, not just the name: a project file called anything is still not a lock."""
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "my-env.toml")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "my-env.toml")
     line = one_line_error(vsite("plan", str(tmp_path / "my-env.toml"), tmp_path=tmp_path))
     assert "is a project file (pyproject.toml), not a lockfile" in line
 

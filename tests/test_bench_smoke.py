@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from runhelp import ROOT
+
 from fusetools import require_fuse
 
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.fuse, pytest.mark.network, pytest.mark.slow]
 

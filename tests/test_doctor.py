@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from runhelp import ROOT
 from click.testing import CliRunner
 
 from fusetools import require_fs_mode
 from vsite.cli import doctor_cmd, main
 
-REPO = Path(__file__).resolve().parent.parent
 NAMES = ["vsite", "fuse-device", "fusermount3", "mount-privilege", "kernel", "pyfuse3", "allow-other",
          "store", "store-path", "uv-cache", "runtime-dir"]
 
@@ -54,7 +55,7 @@ def test_doctor_passes_here(dirs):
     """The real command, nothing injected: this machine (and CI) mounts with the fast path."""
     require_fs_mode("zero-message")
     proc = subprocess.run([sys.executable, "-m", "vsite", "doctor"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAIL" not in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith("a mount will work")
@@ -64,7 +65,7 @@ def test_doctor_passes_here(dirs):
 def test_json_parses(dirs):
     require_fs_mode("zero-message")
     proc = subprocess.run([sys.executable, "-m", "vsite", "doctor", "--json"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     checks = json.loads(proc.stdout)
     assert [c["name"] for c in checks] == NAMES

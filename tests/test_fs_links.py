@@ -22,7 +22,7 @@ import pytest
 
 from fusetools import force_unmount, require_fuse
 from reliab import make_env_wheels, require_root, write_pylock
-from runhelp import vsite
+from runhelp import ROOT, vsite
 from vsite.fs import readonly
 from vsite.store import Store
 from wheelmaker import make_wheel
@@ -30,7 +30,6 @@ from wheelmaker import make_wheel
 pytestmark = pytest.mark.fuse
 
 NOBODY = 65534
-REPO = Path(__file__).resolve().parents[1]
 
 DATAPKG = {
     "datapkg/__init__.py": (
@@ -198,7 +197,7 @@ class User:
         site_packages = next(p for p in sys.path if p.endswith("site-packages") and "/.venv/" in p)
         self.env = {"PATH": os.environ["PATH"], "HOME": str(home), "VSITE_CACHE_DIR": str(home / "cache"),
                     "VSITE_RUNTIME_DIR": str(home / "runtime"), "UV_CACHE_DIR": str(home / "uv"),
-                    "PYTHONPATH": f"{REPO}:{site_packages}"}
+                    "PYTHONPATH": f"{ROOT}:{site_packages}"}
         # root cannot enter a user's mount (FUSE without allow_other): paths by name
         self.site_packages = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 

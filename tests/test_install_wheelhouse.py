@@ -26,10 +26,9 @@ import pytest
 
 from fusetools import force_unmount, require_fs_mode
 from planhelp import other_pythons
+from runhelp import DEMO_LOCK, ROOT
 
-REPO = Path(__file__).resolve().parent.parent
-DIST = REPO / "dist"
-DEMO_LOCK = REPO / "examples" / "demo" / "uv.lock"
+DIST = ROOT / "dist"
 
 pytestmark = [pytest.mark.slow, pytest.mark.fuse, pytest.mark.network]
 
@@ -44,7 +43,7 @@ HOST_PYTHONS = [_base_python()] + [path for path, version in other_pythons() if 
 
 
 def _makefile_label() -> str:
-    text = (REPO / "Makefile").read_text()
+    text = (ROOT / "Makefile").read_text()
     version = re.search(r"^PYFUSE3_VERSION\s*:=\s*(\S+)", text, re.M).group(1)
     label = re.search(r"^PYFUSE3_LABEL\s*:=\s*(\S+)", text, re.M).group(1)
     return f"{version}+{label}"
@@ -80,7 +79,7 @@ def test_wheelhouse_installs_and_mounts(tmp_path, python):
 
     # 1. The wheelhouse (built for this Python; the Makefile's own venv, never .venv).
     make_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    _run(["make", "-C", REPO, "dist", f"PYTHON={python}"], make_env, timeout=1200)
+    _run(["make", "-C", ROOT, "dist", f"PYTHON={python}"], make_env, timeout=1200)
     wheels = sorted(p.name for p in DIST.glob("*.whl"))
     patched = _makefile_label()
     tag = "cp" + _version(python).replace(".", "")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from runhelp import ROOT
+
 SDIST = ROOT / ".cache/pyfuse3/pyfuse3-3.5.0.tar.gz"  # the Makefile downloads it there
 
 _spec = importlib.util.spec_from_file_location("patch_pyfuse3", ROOT / "tools/patch_pyfuse3.py")

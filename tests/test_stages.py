@@ -20,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from runhelp import ROOT
+
 STAGES = ("lock", "plan", "store", "view", "fs", "shared", "cli", "ray")
 COMMON = -1
 PLACES = {

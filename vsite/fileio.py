@@ -54,17 +54,29 @@ def write_json_atomic(
         raise
 
 
-@contextlib.contextmanager
-def flocked(path: Path, mode: int = 0o644) -> Iterator[int]:
-    """Hold an exclusive ``flock`` on ``path`` (created, with its parent, if missing) for the block.
+def open_locked(path: Path, mode: int = 0o644) -> int:
+    """Open ``path`` (created, with its parent, if missing) and take an exclusive ``flock`` on it,
+    waiting for it; the caller holds the lock until it closes the returned fd (close-on-exec).
 
     The kernel drops the lock when the holder dies, so a killed process never
-    wedges the others. Yields the lock's fd (close-on-exec).
+    wedges the others. For a lock held past one block (a claim released early,
+    a lock held until exit); :func:`flocked` is the block form.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def flocked(path: Path, mode: int = 0o644) -> Iterator[int]:
+    """Hold an exclusive ``flock`` on ``path`` (see :func:`open_locked`) for the block; yields its fd."""
+    fd = open_locked(path, mode)
+    try:
         yield fd
     finally:
         os.close(fd)

@@ -8,7 +8,6 @@ Everything here reads the kernel's mount table and the registry, and runs
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from vsite.errors import MountError
+from vsite.fileio import open_locked
 from vsite.fs import registry
 
 
@@ -53,11 +53,9 @@ class Claim:
     def __init__(self, mountpoint: str) -> None:
         path = registry.record_path(mountpoint).with_suffix(".lock")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd: int | None = open_locked(path, 0o600)
         except OSError as exc:
             raise MountError(f"cannot write the mount registry {path.parent}: {exc.strerror}") from None
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def release(self) -> None:
         if self._fd is not None:

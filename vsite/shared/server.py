@@ -13,7 +13,6 @@ either got a lease before that or finds no mount and starts a fresh daemon.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -24,6 +23,7 @@ import time
 
 import trio
 
+from vsite.fileio import open_locked
 from vsite.shared.env import SharedEnv
 from vsite.shared.launch import JoinCheck
 
@@ -96,8 +96,7 @@ class LeaseServer:
                 while not self.leases:
                     await self.changed.wait()
                 continue  # a lease came during the grace period
-            fd = os.open(self.env.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            await trio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, abandon_on_cancel=True)
+            fd = await trio.to_thread.run_sync(open_locked, self.env.lock_file, 0o600, abandon_on_cancel=True)
             if self.leases:  # a joiner came while we waited for the lock
                 os.close(fd)
                 continue
