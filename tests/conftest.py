@@ -104,3 +104,18 @@ def shared_env(tmp_path, monkeypatch, demo_cache) -> dict:
     for point in registry.vsite_mounts():
         if point.startswith(str(runtime)):
             force_unmount(point)
+
+
+@pytest.fixture
+def other_target(target):
+    """Another interpreter than ``target`` (a second cache tag), probed; skipped only where the machine
+    has none, never in CI (its machines have pyenv's other CPythons)."""
+    from planhelp import other_pythons
+    from vsite.target import probe
+
+    exe = next((path for path, version in other_pythons() if version != sys.version_info[:2]), None)
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI machines have pyenv's other CPythons: none found (planhelp.other_pythons)")
+        pytest.skip("no CPython >= 3.10 of another version on this machine (PATH or pyenv)")
+    return probe(exe, use_cache=False)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from planhelp import other_pythons
 from wheelmaker import as_user, entry_state, make_wheel, plan_of, store_snapshot, wheel_item
 from vsite.errors import StoreError
 from vsite.store import Store, bytecode as bytecode_module
@@ -29,19 +28,6 @@ FILES = {
     "demo_pkg/sub/deep.py": b"DEEP = 2\n",
     "top_mod.py": b"T = 1\n",
 }
-
-
-@pytest.fixture
-def other_target(target):
-    """Another interpreter, probed (a second cache tag); skipped only if the machine has none."""
-    from vsite.target import probe
-
-    exe = next((path for path, version in other_pythons() if version != sys.version_info[:2]), None)
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI machines have pyenv's other CPythons: none found (planhelp.other_pythons)")
-        pytest.skip("no CPython >= 3.10 of another version on this machine (PATH or pyenv)")
-    return probe(exe, use_cache=False)
 
 
 def _fetched(tmp_path, target, files=FILES):

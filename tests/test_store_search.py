@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from planhelp import other_pythons
 from reliab import assert_one_line_error, write_pylock
 from runhelp import vsite
 from test_fs_links import snapshot
@@ -93,19 +92,6 @@ def test_a_shared_entry_that_fails_its_seal_is_refused_and_fetched_locally(tmp_p
     assert report.notes == [f"alpha 1.0: entry {key[:16]} in the shared store {shared.layout.root} failed its seal"
                             " (site/alpha changed after fetch); not used; fetched into the local store"]
     assert local.entry_dir(alpha, TAG) == local.layout.wheel_dir(key)
-
-
-@pytest.fixture
-def other_target(target):
-    """Another interpreter, probed (a second cache tag); skipped only if the machine has none."""
-    from vsite.target import probe
-
-    exe = next((path for path, version in other_pythons() if version != sys.version_info[:2]), None)
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI machines have pyenv's other CPythons: none found (planhelp.other_pythons)")
-        pytest.skip("no CPython >= 3.10 of another version on this machine (PATH or pyenv)")
-    return probe(exe, use_cache=False)
 
 
 def test_a_shared_entry_without_the_targets_bytecode_is_fetched_locally(tmp_path, target, other_target, wheels):

@@ -234,12 +234,11 @@ class MergedTree(View):
         return self._nodes[ino]
 
     def lookup(self, parent: DirNode, name: str) -> Node | None:
+        found = self.cached(parent, name)
+        if not isinstance(found, Unresolved):
+            return found
         state = self._dirs[parent.ino]
         memo = state.memo
-        if name in memo:
-            return memo[name]
-        if state.listed is not None:
-            return None
         with state.lock:
             if name in memo:
                 return memo[name]
