@@ -106,6 +106,24 @@ def write_json(results: Results, machine: dict, path: Path) -> None:
                                indent=1))
 
 
+def _median_spread(runs: list, scale: float = 1.0) -> tuple[list[float], list[list[float]]]:
+    """Medians of ``runs`` (Results) and their min/max distances, as ``errorbar`` takes them."""
+    med = [r.median * scale for r in runs]
+    err = [[m - min(r.samples) * scale for r, m in zip(runs, med)],
+           [max(r.samples) * scale - m for r, m in zip(runs, med)]]
+    return med, err
+
+
+def _save(fig, path: Path, written: list[Path], **layout) -> None:
+    """Lay out, write and close one figure; note it in ``written``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(**layout)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+
 def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
     """``<stem>-ready.png`` (ready time against N) and ``<stem>-scaling.png`` (mount time against files)."""
     import matplotlib
@@ -121,8 +139,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
             rows = sorted((int(re.match(r"ready/N=(\d+)/", r.key).group(1)), r) for r in ready
                           if r.key.endswith("/" + config))
             xs = [n for n, _ in rows]
-            med = [r.median for _, r in rows]
-            err = [[m - min(r.samples) for (_, r), m in zip(rows, med)], [max(r.samples) - m for (_, r), m in zip(rows, med)]]
+            med, err = _median_spread([r for _, r in rows])
             ax.errorbar(xs, med, yerr=err, marker="o", capsize=3,
                         label=ready_label(config))
         ax.set_xscale("log", base=2)
@@ -132,10 +149,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         ax.set_title("Environment ready: vsite mount vs uv sync (warm caches)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-        written.append(outdir / f"{stem}-ready.png")
-        fig.tight_layout()
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, outdir / f"{stem}-ready.png", written)
     alt_ns, alt_configs = _alt_keys(results)
     if alt_configs:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
@@ -145,9 +159,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
                 points = [(n, r) for n, r in points if r is not None and r.samples]
                 if not points:
                     continue
-                med = [r.median for _, r in points]
-                err = [[m - min(r.samples) for (_, r), m in zip(points, med)],
-                       [max(r.samples) - m for (_, r), m in zip(points, med)]]
+                med, err = _median_spread([r for _, r in points])
                 ax.errorbar([n for n, _ in points], med, yerr=err, marker="o", capsize=3,
                             label=ALT_LABELS.get(config, config), linewidth=2.2 if config.startswith("vsite") else 1.2)
             ax.set_xscale("log", base=2)
@@ -162,10 +174,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
                 handles.setdefault(name, handle)
         fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=8)
         fig.subplots_adjust(bottom=0.3)
-        written.append(outdir / f"{stem}-alternatives.png")
-        fig.tight_layout(rect=(0, 0.2, 1, 1))
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, outdir / f"{stem}-alternatives.png", written, rect=(0, 0.2, 1, 1))
     fleet = [r for r in results.section("fleet") if r.samples and r.key.endswith(("/page-cache", "/rss-total"))]
     if fleet:
         sides = list(dict.fromkeys(r.key.split("/")[1] if "/links-off/" not in r.key else
@@ -182,10 +191,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         ax.set_title("M different locks on one node: memory after all M imported")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend()
-        written.append(outdir / f"{stem}-fleet.png")
-        fig.tight_layout()
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, outdir / f"{stem}-fleet.png", written)
     series = [("scaling/", "wall time (median, min–max)"), ("scaling-cpu/", "CPU time, command + daemon")]
     curves = [(label, sorted((int(r.key.split("/")[1]), r) for r in results.section("scaling")
                              if r.samples and r.key.startswith(prefix))) for prefix, label in series]
@@ -193,9 +199,7 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         for label, points in curves:
             xs = [f for f, _ in points]
-            med = [r.median * 1000 for _, r in points]
-            err = [[m - min(r.samples) * 1000 for (_, r), m in zip(points, med)],
-                   [max(r.samples) * 1000 - m for (_, r), m in zip(points, med)]]
+            med, err = _median_spread([r for _, r in points], scale=1000)
             ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=label)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("files in the environment (installed, without bytecode)")
@@ -203,8 +207,5 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
         ax.set_title("Mount time against lock size")
         ax.grid(True, alpha=0.3)
         ax.legend()
-        written.append(outdir / f"{stem}-scaling.png")
-        fig.tight_layout()
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, outdir / f"{stem}-scaling.png", written)
     return written
