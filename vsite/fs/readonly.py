@@ -66,10 +66,6 @@ class DataPath:
     links: StoreLinks | None
     why: str  # one line for the user when links are off, "" when on
 
-    @property
-    def native(self) -> bool:
-        return self.links is not None
-
 
 def _digest(mountpoint: str) -> str:
     return hashlib.sha256(os.fsencode(mountpoint)).hexdigest()[:16]
