@@ -53,7 +53,7 @@ $(PYFUSE3_STAMP): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(PY)
 	    sys.exit(None if v == "$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)" else f"installed pyfuse3 is {v}, not the patched build")'
 	@touch $@
 
-$(STAMP): pyproject.toml $(PYFUSE3_STAMP)
+$(STAMP): pyproject.toml vsite/shared/bin/vsite $(PYFUSE3_STAMP)
 	$(PY) -m pip install -q -e '.[test,bench,ray]'
 	@# editable installs compile nothing, and PYTHONDONTWRITEBYTECODE may be set: compile once
 	$(PY) -m compileall -q vsite bench

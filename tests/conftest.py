@@ -11,12 +11,24 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vsite.paths import runtime_dir
 from vsite.target import Target, current
+
+# Every test with its own runtime dir starts its own fork server (vsite.shared.forkserver) at its first
+# mount: let those end soon after the test, not after the default 10 minutes. The fixtures that make a
+# runtime dir also retire its server at teardown (removing its socket ends it within a second).
+os.environ.setdefault("VSITE_FORKSERVER_IDLE", "20")
+
+
+def retire_fork_servers(runtime: Path) -> None:
+    """End the fork servers of ``runtime`` (each exits once its socket is gone)."""
+    for sock in (runtime / "forkserver").glob("*.sock"):
+        sock.unlink(missing_ok=True)
 
 
 def _mounts() -> dict[str, str]:
@@ -66,11 +78,12 @@ def target(tmp_path, monkeypatch) -> Target:
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch) -> Path:
+def isolated(tmp_path, monkeypatch) -> Iterator[Path]:
     """Private VSITE_RUNTIME_DIR and VSITE_CACHE_DIR for one test."""
     monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
+    yield tmp_path
+    retire_fork_servers(tmp_path / "runtime")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +101,7 @@ def demo_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def shared_env(tmp_path, monkeypatch, demo_cache) -> dict:
+def shared_env(tmp_path, monkeypatch, demo_cache) -> Iterator[dict]:
     """Environment for vsite subprocesses: the shared store, a private runtime dir, a short grace.
 
     Afterwards every mount under the runtime dir is detached (the suite's guard then fails the test).
@@ -104,6 +117,7 @@ def shared_env(tmp_path, monkeypatch, demo_cache) -> dict:
     for point in registry.vsite_mounts():
         if point.startswith(str(runtime)):
             force_unmount(point)
+    retire_fork_servers(runtime)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""vsite.entry: which command lines take the click-free join (the rest goes to the click CLI)."""
+"""vsite.entry: which command lines take the click-free paths (the rest goes to the click CLI)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from vsite import entry
+from vsite.fs.mount import parse_plain
 from vsite.plan.model import Plan
 
 PLAN = Plan(lock_path="/l/uv.lock", lock_sha256="0" * 64, lock_format="uv", target_identity="t", options={}, items=())
@@ -30,6 +31,7 @@ def _console_script(monkeypatch, argv: list[str]) -> dict:
         raise SystemExit(0)  # exec does not return
 
     monkeypatch.setattr(sys, "argv", ["vsite", *argv])
+    monkeypatch.setattr("vsite.shared.forkclient.join", lambda argv: None)  # no fork server: the join here
     monkeypatch.setattr("vsite.plan.cache.cached_plan", cached_plan)
     monkeypatch.setattr("vsite.shared.client.lease", lambda env, request: _Lease())
     monkeypatch.setattr("vsite.shared.execenv.exec_in_venv", exec_in_venv)
@@ -83,4 +85,4 @@ def test_fast_mount_takes_only_the_plain_form(tmp_path, monkeypatch, argv, parse
     monkeypatch.chdir(tmp_path)
     (tmp_path / "lockdir").mkdir()
     (tmp_path / "afile").write_text("")
-    assert entry._simple_mount(argv) == parsed
+    assert parse_plain(argv) == parsed

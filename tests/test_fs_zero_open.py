@@ -149,7 +149,9 @@ runpy.run_module("vsite", run_name="__main__")
 
 
 def test_stock_build_names_the_missing_fast_paths_once(shared_env, tmp_path):
-    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")} | {"VSITE_LINKS": "0"}
+    # VSITE_FORKSERVER=0: the stock answer is patched into this command's process, so the mount must run here
+    env = {k: v for k, v in shared_env.items() if not k.startswith("VSITE_FS_")} | {"VSITE_LINKS": "0",
+                                                                                   "VSITE_FORKSERVER": "0"}
     target = tmp_path / "site-packages"
     try:
         done = subprocess.run([sys.executable, "-c", AS_STOCK, "mount", "--offline", DEMO_LOCK, target],

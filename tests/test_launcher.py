@@ -179,3 +179,21 @@ def test_a_child_that_outlives_cmd_holds_the_mount(launcher):
     finally:
         os.kill(child, signal.SIGKILL)
     assert wait_until(lambda: not shared_mounts(env), 10)
+
+
+def test_workers_at_a_mount_that_is_not_live_start_it_once(launcher):
+    """Workers arriving together while the mount is not live (the index names it, from an earlier run):
+    the first takes the start gate and runs the CLI, which starts the mount; the others wait on the gate
+    and join from sh. CMD never keeps the gate (fd 5, VSITE_START_FD)."""
+    vsite_, log, env = launcher
+    venv = _start(vsite_, dict(env, VSITE_GRACE="0.2"))
+    assert wait_until(lambda: not shared_mounts(env), 15)
+    calls, started = _cli_calls(log), daemons_started(env)
+    code = "import os, sys, six; print(sys.prefix, os.path.exists('/proc/self/fd/5'), 'VSITE_START_FD' in os.environ)"
+    workers = [subprocess.Popen([*vsite_, "run", str(DEMO_LOCK), "--", "python", "-c", code], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    done = [(w.wait(timeout=120), *w.communicate()) for w in workers]
+    assert [status for status, _, _ in done] == [0] * 8, [err for _, _, err in done]
+    assert {out.strip() for _, out, _ in done} == {f"{venv} False False"}
+    assert daemons_started(env) == started + 1
+    assert _cli_calls(log) == calls + 1  # one Python start between the eight

@@ -178,17 +178,20 @@ def test_a_daemon_started_from_cmd_does_not_hold_cmd_lease(shared_env):
     assert wait_until(lambda: not shared_mounts(shared_env), GRACE + 10)
 
 
-def test_joining_a_live_mount_imports_no_heavy_module(shared_env):
-    """A join imports neither click nor the daemon's or the store's machinery (python -X importtime)."""
+@pytest.mark.parametrize("server, joiner", [("1", "vsite.shared.forkclient"), ("0", "vsite.shared.client")])
+def test_joining_a_live_mount_imports_no_heavy_module(shared_env, server, joiner):
+    """A join imports neither click nor the daemon's or the store's machinery (python -X importtime):
+    through the fork server, or by itself (VSITE_FORKSERVER=0: the plan cache and the lease client)."""
     shared_env["VSITE_GRACE"] = "30"
     try:
         assert vsite("run", DEMO_LOCK, "--", "true", env=shared_env).returncode == 0  # starts the mount
         done = subprocess.run([*vsite_cmd("run", DEMO_LOCK, "--", "true")[:1], "-X", "importtime",
                                *vsite_cmd("run", DEMO_LOCK, "--", "true")[1:]],
-                              env=shared_env, capture_output=True, text=True, timeout=60)
+                              env=dict(shared_env, VSITE_FORKSERVER=server), capture_output=True, text=True,
+                              timeout=60)
         assert done.returncode == 0
         modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-        assert "vsite.shared.client" in modules
+        assert joiner in modules
         heavy = {m for m in modules if m.split(".")[0] in ("click", "trio", "pyfuse3")
                  or m.startswith(("vsite.store", "vsite.view", "vsite.fs", "vsite.cli"))}
         assert heavy == set()

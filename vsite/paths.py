@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # as typing's; pathlib is imported where a Path is made (vsite.fs.forkclient runs
+if TYPE_CHECKING:     # runtime_root() before anything needs pathlib)
+    from pathlib import Path
 
 
 def cache_dir() -> Path:
     """The store root: ``$VSITE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vsite``, else ``~/.cache/vsite``."""
+    from pathlib import Path
+
     explicit = os.environ.get("VSITE_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser().absolute()
@@ -19,6 +24,8 @@ def cache_dir() -> Path:
 def store_path(value: str | None = None) -> list[Path]:
     """The read-only stores consulted after the local one: ``$VSITE_STORE_PATH`` (or ``value``),
     colon-separated, in order; empty entries are skipped, ``~`` is expanded, paths made absolute."""
+    from pathlib import Path
+
     text = os.environ.get("VSITE_STORE_PATH", "") if value is None else value
     out: list[Path] = []
     for part in text.split(":"):
@@ -30,17 +37,24 @@ def store_path(value: str | None = None) -> list[Path]:
 
 
 def runtime_dir() -> Path:
-    """Per-user runtime state (mount registry, shared mounts, leases).
+    """Per-user runtime state (mount registry, shared mounts, leases, the fork server)."""
+    from pathlib import Path
 
-    ``$VSITE_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/vsite``, else ``/tmp/vsite-<uid>``.
-    """
+    return Path(runtime_root())
+
+
+def runtime_root() -> str:
+    """:func:`runtime_dir` as a string, with os.path only (the fork server's client runs before
+    anything imports pathlib): ``$VSITE_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/vsite``, else
+    ``/tmp/vsite-<uid>``."""
     explicit = os.environ.get("VSITE_RUNTIME_DIR")
-    if explicit:
-        return Path(explicit).expanduser().absolute()
+    if explicit:  # as Path(explicit).expanduser().absolute(): no ".." resolved
+        path = os.path.join(os.getcwd(), os.path.expanduser(explicit))
+        return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg):
-        return Path(xdg) / "vsite"
-    return Path(f"/tmp/vsite-{os.getuid()}")
+        return os.path.join(xdg, "vsite")
+    return f"/tmp/vsite-{os.getuid()}"
 
 
 def write_cache_json(path: Path, data: object) -> None:

@@ -5,7 +5,7 @@ a download), plans, fetches what is missing, builds the view in this process
 and then forks the daemon (``vsite.fs.daemon.spawn``), returning once the mount
 answers (the fetch and the view: vsite.fs.prepare). Whatever fails, nothing is
 left mounted and a mount-point directory this command created is removed again.
-That part is click-free, ``vsite.entry.mount_target``, which the console script
+That part is click-free, ``vsite.fs.mount.mount_target``, which the console script
 also runs for the plain ``vsite mount LOCK TARGET [--venv]`` without loading click.
 """
 
@@ -18,7 +18,7 @@ import click
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options, store_path_option
 from vsite.cli.run_cmd import mount_shared, shared_options
-from vsite.entry import mount_target
+from vsite.fs.mount import mount_target
 from vsite.fs import mountpoint, registry
 from vsite.store import usage
 

@@ -128,6 +128,13 @@ class Fetch:
             keys=[k for _, k in keyed if k],
         )
         report = FetchReport()
+        if self._all_ready(keyed):  # a fetched lock: no pool, nothing staged, nothing to promote
+            for item, key in keyed:
+                action = "skipped" if key is None else "reused"
+                getattr(report, action).append(item.name)
+                if progress:
+                    progress(item, action)
+            return report
         try:
             cores = os.cpu_count() or 1
             with ThreadPoolExecutor(max_workers=self.jobs + 2 * cores) as pool:
@@ -156,6 +163,12 @@ class Fetch:
             raise
         report.notes = self._notes(keyed)
         return report
+
+    def _all_ready(self, keyed: list[tuple[PlanItem, str | None]]) -> bool:
+        """Whether every entry is in the local store, sealed and compiled for the target (what
+        :meth:`stage` finds first for each item, here without a thread each)."""
+        tag = self.target.cache_tag
+        return all(key is None or _ready(self.layout.wheel_dir(key), tag) for _, key in keyed)
 
     def _notes(self, keyed: list[tuple[PlanItem, str | None]]) -> list[str]:
         """One line per shared-store entry of this plan that was refused, or that lacked the bytecode."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -87,8 +88,23 @@ def record_hash(sha256_digest: bytes) -> str:
     return f"sha256={b64_digest(sha256_digest)}"
 
 
-def read_summary(entry_dir: Path) -> EntrySummary:
-    return EntrySummary.from_json(json.loads((entry_dir / "entry.json").read_text()))
+def read_summary(entry_dir: Path | str) -> EntrySummary:
+    """The entry's ``entry.json``, parsed once per version of the file in this process: a mount
+    reads each summary three times (the fetch's check, the data path, the view), and the file
+    is only ever replaced whole (a new inode, :func:`write_summary`)."""
+    with open(os.path.join(entry_dir, "entry.json"), "rb") as f:
+        st = os.fstat(f.fileno())
+        version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        path = os.path.join(entry_dir, "entry.json")
+        known = _SUMMARIES.get(path)
+        if known is not None and known[0] == version:
+            return known[1]
+        summary = EntrySummary.from_json(json.loads(f.read()))
+    _SUMMARIES[path] = (version, summary)
+    return summary
+
+
+_SUMMARIES: dict[str, tuple[tuple[int, int, int, int], EntrySummary]] = {}
 
 
 def bytecode_tags(entry_dir: Path) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ ignored: it is never read, changed or removed.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,10 @@ class StoreLayout:
 
     def wheels_dir(self) -> Path:
         """The directory of all entries (what a view's symlinks point into)."""
+        return self._wheels
+
+    @functools.cached_property
+    def _wheels(self) -> Path:  # made once: a mount asks for ~700 entry paths
         return self.base / "wheels"
 
     def wheel_dir(self, sha256: str) -> Path:
