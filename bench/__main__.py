@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alt-rows", default=",".join(alternatives.ROWS),
                         help=f"rows of the alternatives section, from {','.join(alternatives.ALL_ROWS)}")
     parser.add_argument("--python", default=None, help="target interpreter (default: this one's base)")
+    parser.add_argument("--vsite", default=None,
+                        help="the vsite command measured (default: the .venv's); an install from the wheelhouse "
+                             "(docs/install.md) is what users run, without the checkout's editable-install finder")
     parser.add_argument("--tiny", action="store_true", help="smoke size: N=1, one repeat, 2 importers")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     parser.add_argument("--json", type=Path, help="write every sample here")
@@ -160,7 +163,7 @@ def _fetch(results: Results, tools: Tools, lock: Path, repeat: int, scratch: Pat
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    tools = Tools.find(args.python)
+    tools = Tools.find(args.python, vsite=args.vsite)
     info = machine(tools, args.lock, argv)
     scratch = Path(tempfile.mkdtemp(prefix="vsite-bench-")).resolve()
     results = Results()

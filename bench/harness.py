@@ -109,8 +109,8 @@ class Tools:
     python: str
 
     @classmethod
-    def find(cls, python: str | None = None) -> "Tools":
-        return cls(find_tool("vsite"), find_tool("uv"), os.path.realpath(python or sys.executable))
+    def find(cls, python: str | None = None, vsite: str | None = None) -> "Tools":
+        return cls(vsite or find_tool("vsite"), find_tool("uv"), os.path.realpath(python or sys.executable))
 
 
 def find_tool(name: str) -> str:
