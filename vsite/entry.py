@@ -89,8 +89,12 @@ def _fast_mount(argv: list[str]) -> None:
 
 
 def main() -> None:
-    _fast_run(sys.argv[1:])
-    _fast_mount(sys.argv[1:])
+    try:
+        _fast_run(sys.argv[1:])
+        _fast_mount(sys.argv[1:])
+    except KeyboardInterrupt:  # e.g. while the fork server starts: as the CLI reports it
+        print("vsite: interrupted", file=sys.stderr)
+        sys.exit(130)
     from vsite.cli import main as cli
 
     if os.path.basename(sys.argv[0]) == "vsite-cli":  # behind the sh launcher (vsite/shared/bin/vsite)

@@ -1,4 +1,5 @@
-"""The client half of the fork server (vsite.shared.forkserver): what a plain ``vsite mount`` does first.
+"""The client half of the fork server (vsite.shared.forkserver): what a plain ``vsite mount``, and a
+``vsite run`` the sh launcher could not join by itself, do first.
 
 A mount spends most of its time on Python itself: an interpreter start, then
 ~130 ms importing trio and pyfuse3 in the daemon and ~60 ms importing the
@@ -6,15 +7,18 @@ store and the view in the command (docs/startup.md). The fork server is a
 per-user process that has imported all of it once; this client hands it the
 command line, the working directory, the environment, the umask and its own
 stdin/stdout/stderr (SCM_RIGHTS), and the server forks a child that runs the
-mount exactly as this process would (vsite.fs.mount.run_plain), printing to
-this process's terminal. The child's exit status becomes this command's.
+command exactly as this process would, printing to this process's terminal:
+for a mount (:func:`mount`) the child's exit status becomes this command's;
+for a run (:func:`join`) the child joins or starts the shared mount with a pid
+lease on this process and sends the lease connection back, and this process
+execs CMD.
 
 The server is found by a key of this install (interpreter, sys.path, the vsite
 package's directory) in the runtime dir, and started here when there is none
-(one starter at a time, under a file lock). ``None`` from :func:`mount` means
-"do it in this process": no server wanted (``VSITE_FORKSERVER=0``), none could
-start, or the server declined (another namespace or credentials it cannot
-take on, its code changed on disk); nothing has been done yet in that case.
+(one starter at a time, under a file lock). ``None`` means "do it in this
+process": no server wanted (``VSITE_FORKSERVER=0``), none could start, or the
+server declined (another namespace or credentials it cannot take on, its code
+changed on disk); nothing has been done yet in that case.
 
 Only builtin modules (``_socket``, ``marshal``, ``zlib``, ``_signal``; ~1 ms to
 import, where ``socket``, ``json`` and ``signal`` take ~8 ms): the point is to
@@ -173,7 +177,6 @@ def _start(dir_fd: int, directory: str, name: str) -> _socket.socket | None:
     """Start the server (one starter at a time) and connect to it; None if it could not start."""
     import fcntl
     import select
-    import subprocess
 
     try:
         lock = os.open(os.path.join(directory, name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -186,12 +189,7 @@ def _start(dir_fd: int, directory: str, name: str) -> _socket.socket | None:
             return sock
         read_end, write_end = os.pipe()
         try:
-            with open(os.path.join(directory, name + ".log"), "ab") as log:
-                subprocess.Popen(
-                    [sys.executable, "-P", "-c", SERVER_MAIN, name, str(write_end)],
-                    cwd="/", stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_end,),
-                    start_new_session=True,
-                )
+            _spawn_server(os.path.join(directory, name + ".log"), name, write_end)
         except OSError:
             os.close(read_end)
             return None
@@ -203,6 +201,32 @@ def _start(dir_fd: int, directory: str, name: str) -> _socket.socket | None:
         return _connect(dir_fd, name) if started else None
     finally:
         os.close(lock)
+
+
+def _spawn_server(log_path: str, name: str, ready_fd: int) -> None:
+    """Start the server detached (new session, a grandchild: never a child of this process, which may
+    exec a long-lived CMD next), stdio to its log, and no fd of this process but ``ready_fd`` (an
+    inherited one, such as the sh launcher's start gate, would be held for the server's life)."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    os.chdir("/")
+                    null = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(null, 0)
+                    os.dup2(log, 1)
+                    os.dup2(log, 2)
+                    os.dup2(ready_fd, 3)
+                    os.closerange(4, 1 << 20)
+                    os.execv(sys.executable, [sys.executable, "-P", "-c", SERVER_MAIN, name, "3"])
+            finally:
+                os._exit(0)  # the first child at once; the grandchild only if its exec failed
+        os.waitpid(child, 0)
+    finally:
+        os.close(log)
 
 
 def _ask(sock: _socket.socket, kind: str, argv: list[str], identity: list) -> tuple[int, str, int] | None:
