@@ -49,7 +49,9 @@ def runtime_root() -> str:
     ``/tmp/vsite-<uid>``."""
     explicit = os.environ.get("VSITE_RUNTIME_DIR")
     if explicit:  # as Path(explicit).expanduser().absolute(): no ".." resolved
-        path = os.path.join(os.getcwd(), os.path.expanduser(explicit))
+        path = os.path.expanduser(explicit)
+        if not path.startswith("/"):
+            path = os.path.join(os.getcwd(), path)
         return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg):

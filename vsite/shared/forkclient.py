@@ -234,9 +234,9 @@ def _ask(sock: _socket.socket, kind: str, argv: list[str], identity: list) -> tu
     None if the server declined."""
     umask = os.umask(0o22)
     os.umask(umask)
-    request = {"kind": kind, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-               "install": identity}
     try:
+        request = {"kind": kind, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
+                   "install": identity}
         send(sock, request, FDS)
         first, _ = receive(sock)
     except (OSError, ValueError, EOFError):
