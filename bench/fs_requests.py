@@ -27,9 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import timed
 from vsite.fs import daemon, mountpoint, registry
 from vsite.view.nodes import DirNode, FileNode, LinkNode, Node, View
 
@@ -80,12 +82,6 @@ class MirrorView(View):
         return list(self._children(parent).items())
 
 
-def _timed(cmd: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -118,8 +114,8 @@ def main() -> None:
         seen: dict[str, int] = {}
         rows = []
         for run in range(1 + args.warm):
-            base = _timed(base_cmd, env_base) if base_cmd else float("nan")
-            took = _timed(cmd, env_mount)
+            base = timed(base_cmd, env=env_base) if base_cmd else float("nan")
+            took = timed(cmd, env=env_mount)
             now = mountpoint.fresh_stats(record)["requests"]
             delta = {k: v - seen.get(k, 0) for k, v in now.items() if v - seen.get(k, 0)}
             seen = dict(now)

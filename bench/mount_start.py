@@ -25,11 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def timed(cmd: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import timed
 
 
 def main() -> None:
@@ -48,12 +46,12 @@ def main() -> None:
                    stdout=subprocess.DEVNULL)
     sides = {"forkserver": env, "in-process": dict(env, VSITE_FORKSERVER="0")}
     samples: dict[str, list[float]] = {side: [] for side in sides}
-    first = timed(mount, env)  # starts the server
+    first = timed(mount, env=env)  # starts the server
     subprocess.run(["fusermount3", "-u", str(target)], check=True)
     time.sleep(0.3)
     for r in range(args.rounds):
         for side in (list(sides) if r % 2 == 0 else list(reversed(sides))):
-            samples[side].append(timed(mount, sides[side]))
+            samples[side].append(timed(mount, env=sides[side]))
             subprocess.run(["fusermount3", "-u", str(target)], check=True)
             time.sleep(0.3)  # the daemon's exit
     log = "".join(p.read_text() for p in (work / "rt/forkserver").glob("*.log"))
