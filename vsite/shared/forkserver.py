@@ -143,7 +143,7 @@ def differs(mine: dict, theirs: dict) -> str | None:
     """The first thing a child of this server would not share with the requester, or None."""
     for key, value in mine.items():
         if theirs.get(key) != value:
-            return key if key in ("root", "limits") else f"{key} namespace" if key in NAMESPACES else key
+            return f"{key} namespace" if key in NAMESPACES else key
     return None
 
 
@@ -154,10 +154,6 @@ def idle_seconds() -> float:
     except ValueError:
         return IDLE_DEFAULT
     return value if value > 0 else IDLE_DEFAULT
-
-
-def _send(conn: socket.socket, message: dict) -> None:
-    forkclient.send(conn, message)
 
 
 _LOG_FD = 2  # the server's log; a child keeps its own copy once its fd 2 is the requester's stderr
@@ -236,7 +232,7 @@ class Server:
             if why:
                 _log(f"declined pid {pid}: {why}")
                 try:
-                    _send(conn, {"fallback": why})
+                    forkclient.send(conn, {"fallback": why})
                 except OSError:
                     pass
                 return not stale
@@ -259,11 +255,8 @@ class Server:
             return "a malformed request", False
         try:
             why = differs(self.mine, context(pid))
-            movable(self.cgroups, cgroups(pid))
         except OSError as exc:
             return f"cannot read the requester's /proc: {exc.strerror}", False
-        except ValueError as exc:
-            return str(exc), False
         return (f"a different {why}" if why else None), False
 
 
@@ -307,13 +300,17 @@ def _child(server: Server, conn: socket.socket, fds: list[int], request: dict, r
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
-        path = movable(server.cgroups, cgroups(requester))
-        if path is not None:
-            why = _join_cgroup(path)
-            if why:
-                _log(f"declined pid {requester}: {why}")
-                _send(conn, {"fallback": why})
-                os._exit(0)
+        try:
+            path = movable(server.cgroups, cgroups(requester))
+            why = _join_cgroup(path) if path is not None else None
+        except ValueError as exc:  # cgroup v1
+            why = str(exc)
+        except OSError as exc:
+            why = f"cannot read the requester's cgroup: {exc.strerror}"
+        if why:
+            _log(f"declined pid {requester}: {why}")
+            forkclient.send(conn, {"fallback": why})
+            os._exit(0)
         for target, fd in zip(forkclient.FDS, fds):
             os.dup2(fd, target)
         for fd in fds:
@@ -323,7 +320,7 @@ def _child(server: Server, conn: socket.socket, fds: list[int], request: dict, r
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(START_GATE, None)  # the requester's fd, not this process's
-        _send(conn, {"pid": os.getpid()})
+        forkclient.send(conn, {"pid": os.getpid()})
         if request.get("kind") == "join":
             joined = _join(conn, request["argv"], requester)
             sys.stderr.flush()
@@ -345,7 +342,7 @@ def _child(server: Server, conn: socket.socket, fds: list[int], request: dict, r
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-        _send(conn, {"status": status})
+        forkclient.send(conn, {"status": status})
         _log(f"child {os.getpid()}: status {status} after {(time.monotonic() - forked) * 1000:.1f} ms")
     except BaseException:
         pass
@@ -373,11 +370,11 @@ def _join(conn: socket.socket, argv: list[str], requester: int) -> int | None:
         remember(lock, python, plan, env)
     except VsiteError as exc:
         print(f"vsite: {exc}", file=sys.stderr, flush=True)
-        _send(conn, {"status": exc.exit_code})
+        forkclient.send(conn, {"status": exc.exit_code})
         return exc.exit_code
     except Exception as exc:
         _log(f"join for pid {requester} left to it: {type(exc).__name__}: {exc}")
-        _send(conn, {"fallback": f"{type(exc).__name__}: {exc}"})
+        forkclient.send(conn, {"fallback": f"{type(exc).__name__}: {exc}"})
         return None
     with lease:
         forkclient.send(conn, {"status": 0, "venv": str(env.venv)}, (lease.fileno(),))

@@ -92,10 +92,10 @@ def read_summary(entry_dir: Path | str) -> EntrySummary:
     """The entry's ``entry.json``, parsed once per version of the file in this process: a mount
     reads each summary three times (the fetch's check, the data path, the view), and the file
     is only ever replaced whole (a new inode, :func:`write_summary`)."""
-    with open(os.path.join(entry_dir, "entry.json"), "rb") as f:
+    path = os.path.join(entry_dir, "entry.json")
+    with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         version = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-        path = os.path.join(entry_dir, "entry.json")
         known = _SUMMARIES.get(path)
         if known is not None and known[0] == version:
             return known[1]

@@ -15,8 +15,6 @@ imports neither (nor urllib, installer or build).
 
 from __future__ import annotations
 
-import os
-
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +45,6 @@ class Store:
         self.use_uv_cache = use_uv_cache
         self.search = SearchPath(search, local=self.layout.root)
         self._keys = EntryKeys()
-        self._found: dict[tuple[str, str | None], Path] = {}  # entry_dir's local answers
 
     @classmethod
     def configured(cls, root: Path | str | None = None) -> "Store":
@@ -71,13 +68,9 @@ class Store:
         key = self.key(item)
         if key is None:
             return None
-        known = self._found.get((key, cache_tag))
-        if known is not None and os.path.isfile(os.path.join(known, "entry.json")):  # one stat (gc may remove it)
-            return known
         path = self.layout.wheel_dir(key)
         local = (path / "entry.json").is_file()
         if local and (not self.search or cache_tag is None or cache_tag in bytecode_tags(path)):
-            self._found[(key, cache_tag)] = path  # the answer stays this one (tags are only added)
             return path
         if self.search:
             shared = self.search.find(key, cache_tag)
