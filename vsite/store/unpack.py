@@ -323,6 +323,8 @@ def _scheme_of(path: str, data_dir: str, wheel: str) -> tuple[str, str]:
 def _make_dirs(source: _CheckedWheelFile | _TreeSource, dest: Path, wheel: str) -> None:
     """Create the archive's directory entries: uv creates them, empty ones included."""
     for name in source.dir_names():
+        if name == source.data_dir:  # the .data dir's own entry (fonttools 4.68 has one): holds no scheme
+            continue
         scheme, rel = _scheme_of(name, source.data_dir, wheel)
         if rel:
             (dest / _SCHEME_DIRS[scheme] / rel).mkdir(parents=True, exist_ok=True)
