@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,37 @@ def test_a_request_of_another_install_is_declined(env, tmp_path):
     assert "declined pid" in log and ": another vsite install" in log, log
     assert len(re.findall(r": child \d+ ", log)) == forked
     assert not (tmp_path / "x").exists()
+
+
+def test_a_shared_mount_is_joined_through_the_server(env, tmp_path):
+    """``vsite mount --shared``: the server's child starts (then joins) the shared mount and prints its
+    path on the command's stdout; the lease is the caller's (the shell that ran it) unless --name or
+    --pid say otherwise; errors are the command's own, with and without the server."""
+    from runhelp import shared_mounts
+
+    cmd = " ".join(vsite_cmd("mount", "--shared", DEMO_LOCK, "--offline"))
+    holder = subprocess.Popen(["sh", "-c", f"{cmd} && {cmd} && read line"], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: len(re.findall(r"child \d+: status 0 ", _log(env))) == 2, 120), _log(env)
+        time.sleep(1.5)  # three grace periods (0.5 s): the shell's leases hold the mount
+        (venv,) = shared_mounts(env)
+        assert os.path.exists(os.path.join(venv, "bin", "python"))
+        named = vsite("mount", "--shared", DEMO_LOCK, "--name", "kept", env=env, check=0)
+        assert named.stdout == f"{venv}\n"
+    finally:
+        out, err = holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0, err
+    assert out.splitlines() == [venv, venv]
+    time.sleep(1.5)
+    assert shared_mounts(env) == [venv]  # the named lease still holds it
+    assert vsite("release", "--name", "kept", env=env, check=0).stdout.strip() == f"released kept on {venv}"
+    assert wait_until(lambda: not shared_mounts(env), 10)
+    assert len(re.findall(r": child \d+ for mount --shared ", _log(env))) == 3, _log(env)
+    assert "left to it" not in _log(env)
+    broken = tmp_path / "broken.lock"
+    broken.write_text("version = 1\n[[package]\nname = 'x'\n")
+    outputs = [vsite("mount", "--shared", broken, env=dict(env, VSITE_FORKSERVER=server)) for server in ("1", "0")]
+    assert [(o.returncode, o.stdout, o.stderr) for o in outputs] == [(2, "", outputs[1].stderr)] * 2
+    assert outputs[0].stderr.startswith("vsite: ") and len(outputs[0].stderr.splitlines()) == 1
+    assert len(re.findall(r": child \d+ for mount --shared ", _log(env))) == 4

@@ -13,7 +13,10 @@ Here, two forms skip click and the command modules:
   entry, so the next worker joins from sh;
 - ``mount LOCK TARGET [--venv] [--offline] [--python PATH]``: asks the fork server
   (vsite.shared.forkserver: trio, pyfuse3, the store and the view already imported) to
-  run the mount in a child of its own, or runs vsite.fs.mount here.
+  run the mount in a child of its own, or runs vsite.fs.mount here;
+- ``mount --shared LOCK [--python PATH] [--offline] [--grace S] [--name N | --pid PID]``:
+  the fork server joins or starts the shared mount with the lease asked for and prints
+  its path, or, without a server, a live mount is joined here.
 
 Anything else -- other options, no live mount, any error of the join -- goes to
 the click CLI, which does the full job and reports errors its usual way.
@@ -60,6 +63,37 @@ def _fast_run(argv: list[str]) -> None:
     _exec(str(env.venv), cmd, sock.detach())
 
 
+def _fast_shared(argv: list[str]) -> None:
+    """``vsite mount --shared LOCK [--python PATH] [--offline] [--grace S] [--name N | --pid PID]``
+    without click: through the fork server (vsite.shared.forkclient), or joined here if the mount is
+    live; return when neither could."""
+    from vsite.shared.execenv import parse_shared
+
+    simple = parse_shared(argv, os.getppid())
+    if simple is None:
+        return
+    from vsite.shared import forkclient
+
+    status = forkclient.shared(argv)
+    if status is not None:
+        sys.exit(status)
+    lock, python, request, _, _ = simple
+    try:
+        from vsite.plan.cache import cached_plan
+        from vsite.shared import client
+        from vsite.shared.env import SharedEnv, env_key
+
+        env = SharedEnv(env_key(cached_plan(lock, python)[0]))
+        sock = client.lease(env, request)
+    except Exception:  # any failure: the CLI path redoes this and reports the error properly
+        return
+    if sock is None:
+        return
+    sock.close()  # a pid lease outlives the connection; a named one lives until released
+    print(env.venv)
+    sys.exit(0)
+
+
 def _exec(venv: str, cmd: list[str], lease: int) -> None:
     from vsite.shared.execenv import exec_in_venv
 
@@ -92,6 +126,7 @@ def main() -> None:
     try:
         _fast_run(sys.argv[1:])
         _fast_mount(sys.argv[1:])
+        _fast_shared(sys.argv[1:])
     except KeyboardInterrupt:  # e.g. while the fork server starts: as the CLI reports it
         print("vsite: interrupted", file=sys.stderr)
         sys.exit(130)

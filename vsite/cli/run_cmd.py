@@ -17,20 +17,17 @@ that has to start the daemon.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 
 import click
 
 from vsite.cli import main
 from vsite.cli.options import plan_from_cli, plan_options, store_path_option
-from vsite.shared.execenv import exec_in_venv
-
-_NAME = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,200}$")
+from vsite.shared.execenv import exec_in_venv, lease_name_ok
 
 
 def _lease_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not _NAME.match(value):
+    if value is not None and not lease_name_ok(value):
         raise click.BadParameter("letters, digits and _.:@+=- only, at most 200")
     return value
 

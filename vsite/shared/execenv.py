@@ -1,4 +1,5 @@
-"""``vsite run LOCK [--python PY] -- CMD``'s own parts: its plain form, and the exec of CMD in the venv.
+"""The click-free command lines of shared mounts -- ``vsite run LOCK [--python PY] -- CMD`` and
+``vsite mount --shared LOCK ...`` -- and the exec of CMD in the venv.
 
 Imported by the console script before anything heavy (vsite.entry), so only os.
 """
@@ -28,6 +29,52 @@ def parse_run(argv: list[str]) -> tuple[str, str | None, list[str]] | None:
     if len(head) != 1 or head[0].startswith("-") or not cmd:
         return None
     return head[0], python, cmd
+
+
+LEASE_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+=-")
+
+
+def lease_name_ok(name: str) -> bool:
+    """A named lease's name (``--name``): letters, digits and ``_.:@+=-``, 1 to 200 of them."""
+    return 0 < len(name) <= 200 and set(name) <= LEASE_NAME_CHARS
+
+
+def parse_shared(argv: list[str], parent: int) -> tuple[str, str | None, str, float | None, bool] | None:
+    """(LOCK, python, lease request, grace, offline) of ``mount --shared LOCK [--python PATH] [--offline]
+    [--grace SECONDS] [--name NAME | --pid PID]``, options in any order, each at most once; the lease
+    request is the lease server's line (``hold PID``, by default ``hold <parent>``, or ``name NAME``).
+    None for any other command line, a value that is not valid included: the click CLI parses that one
+    and reports what is wrong."""
+    if argv[:1] != ["mount"] or "--shared" not in argv:
+        return None
+    flags: set[str] = set()
+    values: dict[str, str] = {}
+    positional = []
+    words = iter(argv[1:])
+    for word in words:
+        if word in ("--shared", "--offline") and word not in flags:
+            flags.add(word)
+        elif word in ("--python", "--grace", "--name", "--pid") and word not in values:
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                return None
+            values[word] = value
+        elif word.startswith("-") or not word:
+            return None
+        else:
+            positional.append(word)
+    if len(positional) != 1 or os.path.isdir(positional[0]) or ("--name" in values and "--pid" in values):
+        return None  # (a directory as LOCK: click's own usage error)
+    try:
+        grace = float(values["--grace"]) if "--grace" in values else None
+        pid = int(values.get("--pid", parent))
+    except ValueError:
+        return None
+    name = values.get("--name")
+    if (grace is not None and not grace >= 0) or pid < 1 or (name is not None and not lease_name_ok(name)):
+        return None
+    lease = f"name {name}" if name is not None else f"hold {pid}"
+    return positional[0], values.get("--python"), lease, grace, "--offline" in flags
 
 
 def release_start_gate() -> None:

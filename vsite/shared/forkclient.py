@@ -11,7 +11,8 @@ command exactly as this process would, printing to this process's terminal:
 for a mount (:func:`mount`) the child's exit status becomes this command's;
 for a run (:func:`join`) the child joins or starts the shared mount with a pid
 lease on this process and sends the lease connection back, and this process
-execs CMD.
+execs CMD; for ``mount --shared`` (:func:`shared`) the child joins or starts it
+with the lease the options ask for and prints the venv's path.
 
 The server is found by a key of this install (interpreter, sys.path, the vsite
 package's directory) in the runtime dir, and started here when there is none
@@ -138,6 +139,14 @@ def join(argv: list[str]) -> tuple[int, str, int] | None:
     return _request("join", argv)
 
 
+def shared(argv: list[str]) -> int | None:
+    """Join (or start) the shared mount of ``vsite ARGV`` (``mount --shared LOCK ...``) in a child of
+    the fork server, which prints the venv's path on this process's stdout: the exit status, or None
+    when this process should run it itself."""
+    reply = _request("shared", argv)
+    return None if reply is None else reply[0]
+
+
 def _request(kind: str, argv: list[str]) -> tuple[int, str, int] | None:
     if not enabled():
         return None
@@ -236,7 +245,7 @@ def _ask(sock: _socket.socket, kind: str, argv: list[str], identity: list) -> tu
     os.umask(umask)
     try:
         request = {"kind": kind, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-                   "install": identity}
+                   "install": identity, "parent": os.getppid()}
         send(sock, request, FDS)
         first, _ = receive(sock)
     except (OSError, ValueError, EOFError):

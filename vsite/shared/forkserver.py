@@ -6,7 +6,7 @@ command, then trio's and pyfuse3's (~130 ms) in the daemon it forks
 (docs/startup.md). This process imports all of that once, then for each
 request (vsite.shared.forkclient) forks a child that becomes the requester: its
 working directory, environment, umask and stdin/stdout/stderr (passed over the
-socket). Two requests:
+socket). Three requests:
 
 - ``mount``: the plain ``vsite mount LOCK TARGET [--venv] [--offline]
   [--python PY]``, run as the command would (vsite.fs.mount.run_plain), whose
@@ -14,7 +14,11 @@ socket). Two requests:
 - ``join``: ``vsite run LOCK [--python PY] -- CMD``'s join of the shared mount,
   started if it is not live (vsite.shared.join), with a pid lease on the
   requester; the lease connection goes back over the socket and the requester
-  execs CMD itself (it keeps its pid, as a worker must).
+  execs CMD itself (it keeps its pid, as a worker must);
+- ``shared``: ``vsite mount --shared LOCK [--python PY] [--offline] [--grace S]
+  [--name N | --pid PID]``: the same join with the lease those options ask for
+  (by default on the requester's parent, the shell or program that ran it), the
+  venv's path printed on the requester's stdout.
 
 The server itself never mounts, never starts a thread and never runs trio, so
 forking it is safe; it only answers who may use it.
@@ -321,8 +325,9 @@ def _child(server: Server, conn: socket.socket, fds: list[int], request: dict, r
         os.environ.update(request["env"])
         os.environ.pop(START_GATE, None)  # the requester's fd, not this process's
         forkclient.send(conn, {"pid": os.getpid()})
-        if request.get("kind") == "join":
-            joined = _join(conn, request["argv"], requester)
+        if request.get("kind") in ("join", "shared"):
+            joined = _join(conn, request, requester)
+            sys.stdout.flush()
             sys.stderr.flush()
             _log(f"child {os.getpid()}: status {joined} after {(time.monotonic() - forked) * 1000:.1f} ms")
             os._exit(0)
@@ -349,35 +354,47 @@ def _child(server: Server, conn: socket.socket, fds: list[int], request: dict, r
     os._exit(0)
 
 
-def _join(conn: socket.socket, argv: list[str], requester: int) -> int | None:
-    """``vsite run LOCK [--python PY] -- CMD``'s join for ``requester``: a pid lease on it, and the
-    lease connection sent back with the venv's path (the requester execs CMD). Errors of input
-    are reported as the CLI would; anything else is left to the requester to redo ("fallback")."""
+def _join(conn: socket.socket, request: dict, requester: int) -> int | None:
+    """A shared mount's join for ``requester``, started if it is not live. ``join``: ``vsite run LOCK
+    [--python PY] -- CMD``, a pid lease on the requester, the lease connection sent back with the
+    venv's path (the requester execs CMD). ``shared``: ``vsite mount --shared LOCK ...``, the lease
+    its options ask for (by default on the requester's parent, ``request["parent"]``), the venv's
+    path printed on the requester's stdout. Errors of input are reported as the CLI would; anything
+    else is left to the requester to redo ("fallback")."""
     from vsite.errors import VsiteError
-    from vsite.plan.cache import cached_plan
-    from vsite.shared.env import grace_period
-    from vsite.shared.execenv import parse_run
-    from vsite.shared.join import join
+    from vsite.shared.execenv import parse_run, parse_shared
+    from vsite.shared.join import join_lock
     from vsite.shared.launch import remember
 
-    simple = parse_run(argv)
+    argv = request["argv"]
     try:
-        if simple is None:
-            raise ValueError(f"not a plain run: {' '.join(argv)}")
-        lock, python, _ = simple
-        plan, target = cached_plan(lock, python)
-        env, lease = join(plan, target, lock, f"hold {requester}", grace=grace_period(None))
-        remember(lock, python, plan, env)
+        if request["kind"] == "join":
+            run = parse_run(argv)
+            if run is None:
+                raise ValueError(f"not a plain run: {' '.join(argv)}")
+            lock, python, _ = run
+            plan, env, lease = join_lock(lock, python, f"hold {requester}", grace=None)
+            remember(lock, python, plan, env)
+        else:
+            shared = parse_shared(argv, int(request["parent"]))
+            if shared is None:
+                raise ValueError(f"not a plain shared mount: {' '.join(argv)}")
+            lock, python, lease_request, grace, offline = shared
+            _, env, lease = join_lock(lock, python, lease_request, grace=grace, offline=offline)
     except VsiteError as exc:
         print(f"vsite: {exc}", file=sys.stderr, flush=True)
         forkclient.send(conn, {"status": exc.exit_code})
         return exc.exit_code
     except Exception as exc:
-        _log(f"join for pid {requester} left to it: {type(exc).__name__}: {exc}")
+        _log(f"{request['kind']} for pid {requester} left to it: {type(exc).__name__}: {exc}")
         forkclient.send(conn, {"fallback": f"{type(exc).__name__}: {exc}"})
         return None
     with lease:
-        forkclient.send(conn, {"status": 0, "venv": str(env.venv)}, (lease.fileno(),))
+        if request["kind"] == "shared":  # a pid lease outlives its connection; a named one lives until released
+            print(env.venv, flush=True)
+            forkclient.send(conn, {"status": 0})
+        else:
+            forkclient.send(conn, {"status": 0, "venv": str(env.venv)}, (lease.fileno(),))
     return 0
 
 

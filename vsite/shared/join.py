@@ -55,6 +55,19 @@ def join(
         return env, sock
 
 
+def join_lock(
+    lock: str, python: str | None, request: str, *, grace: float | None, offline: bool = False
+) -> tuple["Plan", SharedEnv, socket.socket]:
+    """:func:`join` for LOCK with no plan options, as the click-free command lines give it (``vsite
+    run LOCK [--python PY] -- CMD``, ``vsite mount --shared LOCK ...``): the cached plan for PY, the
+    grace period from ``--grace`` or ``$VSITE_GRACE``. Returns the plan too."""
+    from vsite.plan.cache import cached_plan
+    from vsite.shared.env import grace_period
+
+    plan, target = cached_plan(lock, python)
+    return (plan, *join(plan, target, lock, request, grace=grace_period(grace), offline=offline))
+
+
 def _start(
     env: SharedEnv, plan: "Plan", target: "Target", lock: str, *, grace: float, offline: bool
 ) -> None:
