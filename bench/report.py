@@ -154,13 +154,15 @@ def plot(results: Results, outdir: Path, stem: str) -> list[Path]:
     if alt_configs:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
         for ax, (metric, title) in zip(axes, ALT_METRICS.items()):
-            for config in alt_configs:
+            for i, config in enumerate(alt_configs):
                 points = [(n, results.by_key.get(f"alt/{metric}/N={n}/{config}")) for n in alt_ns]
                 points = [(n, r) for n, r in points if r is not None and r.samples]
                 if not points:
                     continue
                 med, err = _median_spread([r for _, r in points])
                 ax.errorbar([n for n, _ in points], med, yerr=err, marker="o", capsize=3,
+                            color="black" if config == "floor" else plt.get_cmap("tab20")(i % 20),
+                            linestyle="--" if config == "floor" else "-",  # more rows than the default 10 colours
                             label=ALT_LABELS.get(config, config), linewidth=2.2 if config.startswith("vsite") else 1.2)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")

@@ -43,15 +43,20 @@ def test_tiny_bench_reports_every_scenario(tmp_path):
     assert any(k.startswith("import/") and k.endswith("/first") for k in keys)
     assert any(k.startswith("requests/") and keys[k]["samples"] for k in keys)
     for key in ("memory/walk-rss", "alt/env/N=1/floor", "alt/env/N=1/uv-hardlink", "alt/worker/N=1/uv-hardlink",
-                "alt/worker/N=1/cached-venv", "alt/worker/N=1/farm", "alt/worker/N=1/vsite",
-                "alt/worker/N=1/vsite-shared", "alt/env/N=1/vsite-run", "alt/worker/N=1/vsite-run",
+                "alt/worker/N=1/cached-venv", "alt/worker/N=1/cached-venv-first", "alt/worker/N=1/farm",
+                "alt/worker/N=1/vsite", "alt/worker/N=1/vsite-shared", "alt/env/N=1/vsite-run",
+                "alt/worker/N=1/vsite-run", "alt/env/N=1/vsite-run-live", "alt/worker/N=1/vsite-run-live",
                 "alt-goal/env-vs-floor", "alt-goal/env-speedup-vs-uv-hardlink", "alt-goal/worker-vs-uv-hardlink",
+                "alt-goal/worker-vs-cached-venv-first", "alt-goal/worker-vs-cached-venv",
                 "fleet/vsite/ready", "fleet/vsite/import", "fleet/vsite/rss-total", "fleet/uv/ready"):
         assert len(keys[key]["samples"]) >= 1, key
     if os.access("/proc/sys/vm/drop_caches", os.W_OK):  # root: the page-cache figures and cold imports
         for key in ("memory/vsite/ratio", "memory/uv/ratio", "fleet/vsite/page-cache", "fleet/uv/page-cache"):
             assert len(keys[key]["samples"]) >= 1, key
         assert any(k.startswith("import/") and k.endswith("/cold") for k in keys)
+    # like against like: the venv made before against the mount made before; the rest against the fastest maker
+    assert keys["alt-goal/worker-vs-cached-venv"]["note"] == "vsite-run-live"
+    assert keys["alt-goal/worker-vs-cached-venv-first"]["note"] in ("vsite", "vsite-shared", "vsite-run")
     assert (tmp_path / "plots/bench-alternatives.png").stat().st_size > 0
     assert (tmp_path / "plots/bench-fleet.png").stat().st_size > 0
     assert any(k.startswith("scaling/") for k in keys)
