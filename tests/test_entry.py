@@ -136,7 +136,7 @@ def test_fast_shared_joins_a_live_mount_with_the_lease_asked_for(monkeypatch, ca
         def close(self) -> None:
             requests.append("closed")
 
-    monkeypatch.setattr("vsite.shared.forkclient.shared", lambda argv: None)
+    monkeypatch.setattr("vsite.shared.forkclient.command", lambda kind, argv: None)
     monkeypatch.setattr("vsite.plan.cache.cached_plan", lambda lock, python: (PLAN, None))
     monkeypatch.setattr("vsite.shared.client.lease", lambda env, request: requests.append(request) or _Conn())
     monkeypatch.setattr("vsite.cli.main", lambda: requests.append("cli"))

@@ -27,6 +27,13 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # as typing's, without importing typing (~5 ms of every command)
+if TYPE_CHECKING:
+    import socket
+
+    from vsite.plan.model import Plan
+    from vsite.shared.env import SharedEnv
+
 
 def _fast_run(argv: list[str]) -> None:
     """exec CMD on the shared mount, joined or started by the fork server (vsite.shared.forkclient), or
@@ -45,6 +52,20 @@ def _fast_run(argv: list[str]) -> None:
         if status:
             sys.exit(status)  # the child said why on stderr
         _exec(venv, cmd, lease)
+    live = _live_lease(lock, python, f"hold {os.getpid()}")
+    if live is None:
+        return
+    plan, env, sock = live
+    from vsite.shared.launch import remember
+
+    remember(lock, python, plan, env)  # the next `vsite run LOCK -- ...` joins from sh (docs/startup.md)
+    _exec(str(env.venv), cmd, sock.detach())
+
+
+def _live_lease(lock: str, python: str | None, request: str) -> tuple[Plan, SharedEnv, socket.socket] | None:
+    """The lease ``request`` on LOCK's shared mount if it is live, with only the plan cache and the
+    lease client imported; None if it is not, or on any failure (the CLI path redoes this and reports
+    the error properly)."""
     try:
         from vsite.plan.cache import cached_plan
         from vsite.shared import client
@@ -52,15 +73,10 @@ def _fast_run(argv: list[str]) -> None:
 
         plan, _ = cached_plan(lock, python)
         env = SharedEnv(env_key(plan))
-        sock = client.lease(env, f"hold {os.getpid()}")
-    except Exception:  # any failure: the CLI path redoes this and reports the error properly
-        return
-    if sock is None:
-        return
-    from vsite.shared.launch import remember
-
-    remember(lock, python, plan, env)  # the next `vsite run LOCK -- ...` joins from sh (docs/startup.md)
-    _exec(str(env.venv), cmd, sock.detach())
+        sock = client.lease(env, request)
+    except Exception:
+        return None
+    return None if sock is None else (plan, env, sock)
 
 
 def _fast_shared(argv: list[str]) -> None:
@@ -74,21 +90,14 @@ def _fast_shared(argv: list[str]) -> None:
         return
     from vsite.shared import forkclient
 
-    status = forkclient.shared(argv)
+    status = forkclient.command("shared", argv)
     if status is not None:
         sys.exit(status)
     lock, python, request, _, _ = simple
-    try:
-        from vsite.plan.cache import cached_plan
-        from vsite.shared import client
-        from vsite.shared.env import SharedEnv, env_key
-
-        env = SharedEnv(env_key(cached_plan(lock, python)[0]))
-        sock = client.lease(env, request)
-    except Exception:  # any failure: the CLI path redoes this and reports the error properly
+    live = _live_lease(lock, python, request)
+    if live is None:
         return
-    if sock is None:
-        return
+    _, env, sock = live
     sock.close()  # a pid lease outlives the connection; a named one lives until released
     print(env.venv)
     sys.exit(0)
@@ -114,7 +123,7 @@ def _fast_mount(argv: list[str]) -> None:
         return
     from vsite.shared import forkclient
 
-    status = forkclient.mount(argv)
+    status = forkclient.command("mount", argv)
     if status is None:  # no server for this install and context: the same mount, here
         from vsite.fs.mount import run_plain
 

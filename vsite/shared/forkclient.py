@@ -8,10 +8,10 @@ per-user process that has imported all of it once; this client hands it the
 command line, the working directory, the environment, the umask and its own
 stdin/stdout/stderr (SCM_RIGHTS), and the server forks a child that runs the
 command exactly as this process would, printing to this process's terminal:
-for a mount (:func:`mount`) the child's exit status becomes this command's;
+for a mount (:func:`command`) the child's exit status becomes this command's;
 for a run (:func:`join`) the child joins or starts the shared mount with a pid
 lease on this process and sends the lease connection back, and this process
-execs CMD; for ``mount --shared`` (:func:`shared`) the child joins or starts it
+execs CMD; for ``mount --shared`` (:func:`command` too) the child joins or starts it
 with the lease the options ask for and prints the venv's path.
 
 The server is found by a key of this install (interpreter, sys.path, the vsite
@@ -125,10 +125,11 @@ def read_exactly(sock: _socket.socket, size: int) -> bytes:
     return data
 
 
-def mount(argv: list[str]) -> int | None:
-    """Run ``vsite ARGV`` (a plain mount) in a child of the fork server: its exit status, or None when
-    this process should run it itself."""
-    reply = _request("mount", argv)
+def command(kind: str, argv: list[str]) -> int | None:
+    """Run ``vsite ARGV`` in a child of the fork server -- ``mount``: a plain mount; ``shared``: ``mount
+    --shared LOCK ...``, the child printing the venv's path on this process's stdout -- its exit
+    status, or None when this process should run it itself."""
+    reply = _request(kind, argv)
     return None if reply is None else reply[0]
 
 
@@ -137,14 +138,6 @@ def join(argv: list[str]) -> tuple[int, str, int] | None:
     of the fork server, with a pid lease on this process: (0, venv, lease fd), (status, "", -1) after
     an error the child reported, or None when this process should run it itself."""
     return _request("join", argv)
-
-
-def shared(argv: list[str]) -> int | None:
-    """Join (or start) the shared mount of ``vsite ARGV`` (``mount --shared LOCK ...``) in a child of
-    the fork server, which prints the venv's path on this process's stdout: the exit status, or None
-    when this process should run it itself."""
-    reply = _request("shared", argv)
-    return None if reply is None else reply[0]
 
 
 def _request(kind: str, argv: list[str]) -> tuple[int, str, int] | None:
