@@ -8,7 +8,7 @@ the command Ray runs to start a worker, with ``default_worker.py`` replaced by
 N times (variants interleaved), on a live environment:
 
 - ``vsite plugin``: the start command vsite.ray.plugin gives Ray (the pid lease
-  through ``hold.py``, then exec the mount's python);
+  by one ``stat`` of the mount's hold name from sh, then exec the mount's python);
 - ``py_executable venv``: exec a prestarted mount's python (no lease);
 - ``vsite run``: ``vsite run LOCK -- python`` (its click-free fast path);
 - ``uv run``: ``uv run --frozen --project DIR python`` on a synced DIR/.venv.
@@ -64,7 +64,6 @@ def main() -> None:
                               check=True, capture_output=True, text=True).stdout.strip()
         subprocess.run([vsite, "mount", "--shared", str(lock), "--name", lease_name], env=env, check=True,
                        capture_output=True)  # the mount `vsite run LOCK` (python3 on PATH) joins
-        os.environ["VSITE_RUNTIME_DIR"] = env["VSITE_RUNTIME_DIR"]  # worker_prefix reads the lease address
         prefix = " ".join(Lease(venv, spec).worker_prefix())
         project = scratch / "project"
         project.mkdir()

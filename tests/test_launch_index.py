@@ -94,13 +94,15 @@ def test_join_check_accepts_only_this_environment(tmp_path, holder):
 
 def test_probe_answers_each_lookup_by_asking():
     asked = []
-    probe = Probe(b".vsite-join", lambda pid, uid: asked.append((pid, uid)) or pid == 7)
-    entry = probe.lookup(SimpleNamespace(pid=7, uid=0))
+    probe = Probe({b".vsite-join": lambda pid, uid: asked.append(("join", pid, uid)) or pid == 7,
+                   b".vsite-hold": lambda pid, uid: asked.append(("hold", pid, uid)) or pid == 8})
+    entry = probe.lookup(b".vsite-join", SimpleNamespace(pid=7, uid=0))
     assert entry.st_ino == PROBE_INO and entry.entry_timeout == 0
     with pytest.raises(FUSEError) as refused:
-        probe.lookup(SimpleNamespace(pid=8, uid=0))
+        probe.lookup(b".vsite-join", SimpleNamespace(pid=8, uid=0))
     assert refused.value.errno == errno.ENOENT
-    assert asked == [(7, 0), (8, 0)]
+    assert probe.lookup(b".vsite-hold", SimpleNamespace(pid=8, uid=0)).st_ino == PROBE_INO
+    assert asked == [("join", 7, 0), ("join", 8, 0), ("hold", 8, 0)]
 
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "vsite/shared/bin/vsite"

@@ -251,49 +251,42 @@ def test_the_mount_command_names_the_agents_store_path(monkeypatch):
     assert command[-len(spec.cli_args()):] == spec.cli_args()
 
 
-def test_worker_prefix_holds_the_mount_with_the_workers_own_pid(tmp_path, monkeypatch):
-    """The start-command words: hold.py sends `hold <pid>` where pid is the process that then execs."""
-    import socket
+@pytest.mark.fuse
+@pytest.mark.network
+def test_worker_prefix_holds_the_mount_with_the_workers_own_pid(shared_env):
+    """The start-command words: on a live mount, one stat from the shell takes a pid lease on it (the
+    hold name, no Python start), which the worker it execs keeps: the mount outlives the agent's lease
+    while the worker runs and goes after it. On a mount that is gone, the slow path mounts it again."""
     import subprocess
     import sys
-    import threading
+    import time
 
-    from vsite.ray.env import Lease
+    from fusetools import require_fuse
+    from runhelp import shared_mounts, wait_until
+    from vsite.ray.env import env_for
+    from vsite.shared import client
     from vsite.shared.env import SharedEnv
 
-    monkeypatch.setenv("VSITE_RUNTIME_DIR", str(tmp_path / "rt"))
-    env = SharedEnv("k" * 24)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(env.address)
-    server.listen(1)
-    seen = []
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            seen.append(conn.recv(4096).decode())
-            conn.sendall(f"ok {env.venv}\n".encode())
-
-    thread = threading.Thread(target=answer)
-    thread.start()
-    lease = Lease(env.venv, EnvSpec(str(DEMO_LOCK)))
-    words = lease.worker_prefix() + ["exec", sys.executable, "-c", "'import os; print(os.getpid())'"]
-    done = subprocess.run(["bash", "-c", " ".join(words)], capture_output=True, text=True, timeout=60)
-    thread.join(5)
-    server.close()
-    assert done.returncode == 0, done.stderr
-    assert seen == [f"hold {done.stdout.strip()}\n"]
-
-
-def test_hold_fails_without_a_daemon(tmp_path):
-    import subprocess
-    import sys
-
-    from vsite.ray.env import HOLD
-
-    address = b"\0vsite-test-nobody-listens-" + tmp_path.name.encode()
-    done = subprocess.run([sys.executable, "-I", "-S", HOLD, address.hex(), "1"], capture_output=True)
-    assert done.returncode == 1
+    require_fuse()
+    worker_code = "'import os, sys; print(os.getpid(), flush=True); sys.stdin.read()'"
+    lease = env_for(EnvSpec(str(DEMO_LOCK)))  # the agent's: a connection lease on a fresh mount
+    env = SharedEnv(Path(lease.venv).parent.name)
+    for live in (True, False):
+        words = lease.worker_prefix() + ["exec", sys.executable, "-c", worker_code]
+        worker = subprocess.Popen(["bash", "-c", " ".join(words)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, env=shared_env)
+        try:
+            assert int(worker.stdout.readline()) == worker.pid  # the shell exec'd the worker: one pid
+            status = client.status(env)
+            assert status is not None
+            # live: the lookup's lease, no connection of its own; gone: the slow path's `hold <pid>` lease
+            assert (status["joined"], status["connections"]) == ((1, 1) if live else (0, 1)), status
+            lease.close()
+            time.sleep(1.5)  # three grace periods (0.5 s): the worker's lease holds the mount
+            assert shared_mounts(shared_env) == [lease.venv]
+        finally:
+            worker.communicate("", timeout=30)
+        assert wait_until(lambda: not shared_mounts(shared_env), 10)  # the worker gone: the mount goes
 
 
 def test_plugin_refuses_other_interpreter_fields_and_keys_uris_by_field():

@@ -63,8 +63,8 @@ def serve(
     answers a stat, then ``service`` is started (``await nursery.start(service,
     cancel_scope)``: it runs beside the filesystem, e.g. the lease server of a
     shared mount, and may cancel the scope to unmount), then ``on_ready`` is
-    called; the record is removed at exit. ``probe``: a name at the root whose every lookup
-    asks its owner (vsite.fs.probe; the sh launcher's join of a shared mount).
+    called; the record is removed at exit. ``probe``: names at the root whose every lookup
+    asks its owner (vsite.fs.probe; a shared mount's joins and holds from sh).
     """
     _Daemon(view, record, allow_other=allow_other, on_ready=on_ready, service=service, probe=probe).run()
 

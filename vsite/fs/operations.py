@@ -194,7 +194,7 @@ class ViewOperations(pyfuse3.Operations):
         self.no_open = zero_message_open() if no_open is None else no_open
         self.enable_cache_symlinks = cache_symlinks_wanted() if cache_symlinks is None else cache_symlinks
         self._fast_paths: FastPaths | None = None
-        self.probe: Probe | None = None  # a name at the root answered per lookup (vsite.fs.probe)
+        self.probe: Probe | None = None  # names at the root answered per lookup (vsite.fs.probe)
         self.counts: dict[str, int] = dict.fromkeys(self.HANDLERS, 0)
         self.files_read: set[int] = set()
         self._attrs: dict[int, EntryAttributes] = {}
@@ -294,8 +294,8 @@ class ViewOperations(pyfuse3.Operations):
     async def lookup(self, parent_inode: int, name: bytes, ctx: Any) -> EntryAttributes:
         """A child's attributes; an absent name is a cached negative entry. What the view
         has resolved is answered here; the rest is resolved in a worker thread."""
-        if parent_inode == View.ROOT_INO and self.probe is not None and name == self.probe.name:
-            return self.probe.lookup(ctx)
+        if parent_inode == View.ROOT_INO and self.probe is not None and name in self.probe.asks:
+            return self.probe.lookup(name, ctx)
         parent = self._dir(parent_inode)
         if name == b".":
             return self.attrs(parent)

@@ -5,7 +5,7 @@ the one ``vsite run`` and ``vsite mount --shared`` use) and returns a
 :class:`Lease`: the venv path, and a connection lease the caller (the agent)
 holds until ``close()``. Each worker holds the mount for its own life through
 ``Lease.worker_prefix()``, the start-command words that take a pid lease with
-the worker's pid; so the mount lives while any worker runs and goes a grace
+the worker's pid (one ``stat`` from sh); so the mount lives while any worker runs and goes a grace
 period after the last one (and after the agent's lease). The mount is started
 by running ``vsite`` in a subprocess, never by forking the caller: Ray's agent
 is a multi-threaded gRPC server that must not be forked.
@@ -25,9 +25,9 @@ from vsite.errors import MountError, VsiteError
 from vsite.ray.spec import EnvSpec
 from vsite.shared import client
 from vsite.shared.env import SharedEnv
+from vsite.shared.launch import HOLD_NAME
 
 MOUNT_TIMEOUT = 3600.0  # seconds a first mount may take (a cold fetch of a large lock)
-HOLD = str(Path(__file__).with_name("hold.py"))
 
 
 def _vsite_command(spec: EnvSpec) -> list[str]:
@@ -72,15 +72,17 @@ class Lease:
     def worker_prefix(self) -> list[str]:
         """Shell words to put before a worker's ``exec python ...``: hold the mount for the worker's life.
 
-        ``$$`` is the shell that then execs the worker, so the pid is the
-        worker's. The quick path (hold.py, a bare interpreter and one round
-        trip) needs the mount live; if it is gone (every worker ended, the
-        grace period passed) the slow path mounts it again.
+        The quick path is one ``stat`` from the shell that then execs the
+        worker (so the pid is the worker's): a lookup of the mount's hold name,
+        which the mount's daemon answers with a pid lease on the requester
+        (vsite.shared.launch.HOLD_NAME; no Python start). It needs the mount
+        live; if it is gone (every worker ended, the grace period passed) or
+        its daemon died, the test fails and the slow path mounts it again
+        with a lease on ``$$``.
         """
-        address = SharedEnv(Path(self.venv).parent.name).address.hex()
-        quick = [shlex.quote(w) for w in (sys.executable, "-I", "-S", HOLD, address)] + ["$$"]
+        hold = os.path.join(self.venv, HOLD_NAME.decode())
         slow = [shlex.quote(w) for w in _vsite_command(self.spec)] + ["--pid", "$$"]
-        return [*quick, "2>/dev/null", "||", *slow, ">/dev/null", "&&"]
+        return ["[", "-e", shlex.quote(hold), "]", "||", *slow, ">/dev/null", "&&"]
 
     def close(self) -> None:
         """Drop the agent's hold (idempotent); workers' own leases keep the mount while they run."""

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from vsite.shared.env import SharedEnv
 
 JOIN_NAME = b".vsite-join"  # the name at a shared venv's root whose lookup is a join
+# ... and whose lookup is a plain pid lease on the requester, with no check of what it runs: the Ray
+# plugin's worker start command (vsite.ray.env), which the agent wrote for this very mount.
+HOLD_NAME = b".vsite-hold"
 ENTRY_FD, LOCK_FD, PYTHON_FD = 6, 7, 8  # what the launcher holds open while it looks the name up
 _MAX_KNOWN_LOCKS = 64
 

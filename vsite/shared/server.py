@@ -20,6 +20,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -39,7 +40,7 @@ class LeaseServer:
         self.check = check  # who may join through the sh launcher's lookup (None: nobody)
         self.connections = 0  # accepted connections not yet finished (leases or pending requests)
         self.names: set[str] = set()
-        self.joined = 0  # pid leases taken by the launcher's lookup (join_lookup), each held by a pidfd
+        self.joined = 0  # pid leases taken by a lookup (join_lookup, hold_lookup), each held by a pidfd
         self.held = False  # some process holds the lease FIFO open (launched CMDs and their children)
         self.held_again = trio.Event()  # set by a launcher's join: the FIFO has a holder to watch
         self.closing = False  # set with the listener's close: no lease of any kind from then on
@@ -108,19 +109,32 @@ class LeaseServer:
 
     def join_lookup(self, pid: int, uid: int) -> bool:
         """A launcher's lookup of the join name (vsite.shared.launch): a pid lease, if it joins this
-        environment. Called on the trio thread inside the FUSE lookup, while the requester waits in
+        environment (its fds pass the check), with the lease FIFO watched from now on."""
+        if self.check is None or not self._lease_lookup(pid, uid, self.check.accepts):
+            return False
+        self.held = True  # the launcher holds the FIFO too (CMD inherits it): watched from now on
+        self.held_again.set()
+        return True
+
+    def hold_lookup(self, pid: int, uid: int) -> bool:
+        """A lookup of the hold name (vsite.shared.launch): a pid lease on the requester, as ``hold
+        <pid>`` on the socket gives, with no check of what it runs: the Ray plugin's worker start
+        command, whose environment may have plan options (which the launcher's check refuses)."""
+        return self._lease_lookup(pid, uid, None)
+
+    def _lease_lookup(self, pid: int, uid: int, accepts: Callable[[int], bool] | None) -> bool:
+        """A pid lease for a lookup of a probe name, if the requester is this user and ``accepts`` (if
+        any) says yes. Called on the trio thread inside the FUSE lookup, while the requester waits in
         its stat, so the pidfd opened here is its own (no pid reuse); counted before the reply, so a
         shutdown check after it sees the lease, and refused once the server is closing."""
-        if self.closing or self.nursery is None or self.check is None or uid != os.getuid():
+        if self.closing or self.nursery is None or uid != os.getuid():
             return False
-        if not self.check.accepts(pid):
+        if accepts is not None and not accepts(pid):
             return False
         pidfd = _pidfd(pid)
         if pidfd is None:
             return False
         self.joined += 1
-        self.held = True  # the launcher holds the FIFO too (CMD inherits it): watched from now on
-        self.held_again.set()
         self._touch()
         self.nursery.start_soon(self._hold_pid, pidfd)
         return True
