@@ -22,6 +22,7 @@ from test_fs_links import snapshot
 from vsite.paths import store_path
 from vsite.store import Store, usage
 from vsite.store.atomic import clean_debris, host_id
+from vsite.store.fetch import Fetch
 from vsite.store.search import SearchPath
 from vsite.view import StoreLinks, build_view
 from vsite.view.nodes import LinkNode
@@ -50,7 +51,7 @@ def test_store_path_parsing(monkeypatch, tmp_path):
     assert SearchPath([tmp_path / "a", tmp_path / "local"], local=tmp_path / "local").roots() == [tmp_path / "a"]
 
 
-def test_a_shared_entry_is_used_in_place_and_nothing_is_written(tmp_path, target, wheels):
+def test_a_shared_entry_is_used_in_place_and_nothing_is_written(tmp_path, target, wheels, monkeypatch):
     alpha, beta, gamma = _items(wheels)
     shared = Store(tmp_path / "shared", use_uv_cache=False)
     shared.fetch(plan_of(alpha, beta), target)
@@ -70,8 +71,10 @@ def test_a_shared_entry_is_used_in_place_and_nothing_is_written(tmp_path, target
     assert targets["alpha"].startswith("/S/") and targets["beta"].startswith("/S/")
     assert targets["gamma"] == f"/L/{local.key(gamma)}/site/gamma"
     assert snapshot(shared.layout.root) == before  # no usage record, no pin, no tmp dir
-    # a second fetch: no lock, no copy, same answer
-    again = local.fetch(plan_of(alpha, beta, gamma), target)
+    # a second fetch: no lock, no copy, same answer, and no stage at all (the fetched lock's fast check)
+    fresh = Store(tmp_path / "local", use_uv_cache=False, search=[shared.layout.root])  # nothing memoized
+    monkeypatch.setattr(Fetch, "stage", lambda *args: pytest.fail("a fetched lock staged an item"))
+    again = fresh.fetch(plan_of(alpha, beta, gamma), target)
     assert sorted(again.shared) == ["alpha", "beta"] and again.reused == ["gamma"]
     # a store's own entry (with the tag) comes first, then the search path in order
     swapped = Store(tmp_path / "shared", search=[tmp_path / "nowhere", tmp_path / "local"])

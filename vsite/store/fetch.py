@@ -130,7 +130,7 @@ class Fetch:
         report = FetchReport()
         if self._all_ready(keyed):  # a fetched lock: no pool, nothing staged, nothing to promote
             for item, key in keyed:
-                action = "skipped" if key is None else "reused"
+                action = "skipped" if key is None else "shared" if key in self.in_shared else "reused"
                 getattr(report, action).append(item.name)
                 if progress:
                     progress(item, action)
@@ -165,10 +165,22 @@ class Fetch:
         return report
 
     def _all_ready(self, keyed: list[tuple[PlanItem, str | None]]) -> bool:
-        """Whether every entry is in the local store, sealed and compiled for the target (what
-        :meth:`stage` finds first for each item, here without a thread each)."""
+        """Whether every entry is ready where the view will take it: in the local store, sealed and
+        compiled for the target, or usable in place in a shared store (what :meth:`stage` finds
+        first for each item, here without a thread each). Stops at the first entry that is
+        neither; the shared stores' answers are memoized (SearchPath.find), so the pool and the
+        view do not ask again."""
         tag = self.target.cache_tag
-        return all(key is None or _ready(self.layout.wheel_dir(key), tag) for _, key in keyed)
+        search = self.store.search
+        shared = []
+        for _, key in keyed:
+            if key is None or _ready(self.layout.wheel_dir(key), tag):
+                continue
+            if not search or search.find(key, tag) is None:
+                return False
+            shared.append(key)
+        self.in_shared.update(shared)
+        return True
 
     def _notes(self, keyed: list[tuple[PlanItem, str | None]]) -> list[str]:
         """One line per shared-store entry of this plan that was refused, or that lacked the bytecode."""
