@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,35 @@ def test_gc_corrupt_drops_a_changed_entry_and_fetch_restores_it(two, target):
     assert store.gc(corrupt=True) == [(store.key(alpha), "alpha 1.0")]
     assert store.fetch(plan_of(alpha, beta), target).local == ["alpha"]
     assert store.verify() == []
+
+
+def test_gc_drops_memos_unused_within_the_horizon(tmp_path, monkeypatch):
+    """Plans, interpreter probes and conflict reports are memos in the cache dir: `vsite cache gc`
+    drops those nothing read or wrote within --max-age (the later of atime and mtime), and the
+    next use recomputes a dropped one."""
+    from runhelp import vsite
+    from vsite.paths import memo_path
+    from vsite.plan.cache import cached_plan
+    from vsite.target import probe
+
+    monkeypatch.setenv("VSITE_CACHE_DIR", str(tmp_path / "cache"))
+    lock = Path(__file__).parent.parent / "examples/demo/uv.lock"
+    plan, target = cached_plan(lock, sys.executable)
+    plans = list((tmp_path / "cache/plans").iterdir())
+    probes = list((tmp_path / "cache/targets").iterdir())
+    assert len(plans) == 1 and len(probes) == 1
+    old = time.time() - 40 * 86400
+    os.utime(plans[0], (old, old))  # a plan not used for 40 days
+    recent = memo_path("conflicts", "recent")
+    recent.parent.mkdir()
+    recent.write_text("[]")
+    os.utime(recent, (time.time() - 86400, old))  # written 40 days ago, read yesterday: kept
+    store = Store(tmp_path / "cache", use_uv_cache=False)
+    assert store.drop_memos(max_age_days=30, dry_run=True) == 1 and plans[0].exists()
+    env = dict(os.environ, VSITE_CACHE_DIR=str(tmp_path / "cache"))
+    out = vsite("cache", "gc", env=env).stdout.splitlines()
+    assert out == ["removed 0 entries", "removed 1 memos unused for 30 days (plans, interpreter probes, conflict reports)"]
+    assert not plans[0].exists() and probes[0].exists() and recent.exists()
+    assert cached_plan(lock, sys.executable)[0].to_json() == plan.to_json() and plans[0].exists()  # recomputed
+    assert probe(sys.executable) == target
+    assert store.drop_memos(max_age_days=-1) == 3  # a horizon past now: every memo

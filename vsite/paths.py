@@ -59,6 +59,17 @@ def runtime_root() -> str:
     return f"/tmp/vsite-{os.getuid()}"
 
 
+# The cache dir's memos: values computed once and kept beside the store (a lock's plan for one
+# interpreter, an interpreter's probe, a set of entries' conflict report). Any of them may go at any
+# time (the next use recomputes it); `vsite cache gc` drops those unused within --max-age.
+MEMO_KINDS = ("plans", "targets", "conflicts")
+
+
+def memo_path(kind: str, name: str) -> Path:
+    """The memo ``name`` of ``kind`` (one of MEMO_KINDS) in the cache dir."""
+    return cache_dir() / kind / f"{name}.json"
+
+
 def write_cache_json(path: Path, data: object) -> None:
     """Write a cache file atomically (temp + rename), best effort.
 

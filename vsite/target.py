@@ -21,7 +21,7 @@ from pathlib import Path
 import packaging
 
 from vsite.errors import TargetError
-from vsite.paths import cache_dir, write_cache_json
+from vsite.paths import memo_path, write_cache_json
 
 _PROBE = r"""
 import json, sys, sysconfig
@@ -146,7 +146,7 @@ def probe(python: str | None = None, *, use_cache: bool = True) -> Target:
         identity = _identity(executable)
     except OSError as exc:
         raise TargetError(f"cannot stat target interpreter {executable}: {exc.strerror}") from None
-    cache_file = cache_dir() / "targets" / f"{identity}.json"
+    cache_file = memo_path("targets", identity)
     if use_cache:
         try:
             return Target.from_json(json.loads(cache_file.read_text()))

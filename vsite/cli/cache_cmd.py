@@ -71,7 +71,8 @@ def cache_verify(store_dir: str | None) -> None:
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
 @store_option(_STORE_HELP)
 def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None) -> None:
-    """Remove entries no recent lock uses (never those a live mount uses) and fetch debris.
+    """Remove entries no recent lock uses (never those a live mount uses), fetch debris, and
+    memos (plans, interpreter probes, conflict reports) unused within --max-age.
 
     A shared store (--store) is used by nodes that record nothing in it: what its
     lock records (from `vsite fetch --store`) name within --max-age is kept."""
@@ -83,3 +84,6 @@ def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None
     for key, label in dropped:
         click.echo(f"{verb} {label} ({key[:16]})")
     click.echo(f"{verb} {len(dropped)} entries")
+    memos = store.drop_memos(max_age_days=max_age, dry_run=dry_run)
+    if memos:
+        click.echo(f"{verb} {memos} memos unused for {max_age:g} days (plans, interpreter probes, conflict reports)")

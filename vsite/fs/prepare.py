@@ -129,12 +129,12 @@ def known_conflicts(view: MergedView) -> list[Conflict]:
     import hashlib
     import json
 
-    from vsite.paths import cache_dir, write_cache_json
+    from vsite.paths import memo_path, write_cache_json
     from vsite.view.conflicts import Conflict
 
     identity = [CONFLICTS_MEMO, view.python is not None, view.target.site_packages,
                 [[pkg.owner, pkg.name, pkg.entry] for pkg in view.packages]]
-    memo = cache_dir() / "conflicts" / f"{hashlib.sha256(json.dumps(identity).encode()).hexdigest()}.json"
+    memo = memo_path("conflicts", hashlib.sha256(json.dumps(identity).encode()).hexdigest())
     try:
         return [Conflict(path, winner, tuple(losers), identical)
                 for path, winner, losers, identical in json.loads(memo.read_bytes())]

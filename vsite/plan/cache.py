@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from vsite.lock import read_lock_bytes
-from vsite.paths import cache_dir, write_cache_json
+from vsite.paths import memo_path, write_cache_json
 from vsite.plan.model import Plan
 from vsite.plan.options import PlanOptions
 from vsite.target import Target, probe
@@ -50,7 +50,7 @@ def cached_plan(
     path = Path(lock_path).absolute()
     data = read_lock_bytes(path)
     sha = hashlib.sha256(data).hexdigest()
-    entry = cache_dir() / "plans" / f"{_plan_key(path, sha, _pyproject_bytes(path), target, options)}.json"
+    entry = memo_path("plans", _plan_key(path, sha, _pyproject_bytes(path), target, options))
     try:
         return Plan.from_json(json.loads(entry.read_bytes())), target
     except (OSError, ValueError, KeyError, TypeError):

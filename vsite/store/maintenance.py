@@ -191,6 +191,36 @@ def gc(store, *, max_age_days: float = 30.0, dry_run: bool = False, corrupt: boo
     return dropped
 
 
+def drop_memos(root: Path, *, max_age_days: float = 30.0, dry_run: bool = False) -> int:
+    """Remove the memos under ``root`` (vsite.paths.MEMO_KINDS) nothing read or wrote within
+    ``max_age_days``; returns how many. A lock's plan for one interpreter (~100 kB for a large
+    lock) is written once per version of the lock: a fleet whose lock changes with every commit
+    would keep them all. Last use is the later of mtime and atime (a read moves atime at least
+    daily under relatime; under noatime a memo in daily use is dropped at the horizon and
+    recomputed once, in milliseconds)."""
+    from vsite.paths import MEMO_KINDS
+
+    horizon = time.time() - max_age_days * 86400
+    dropped = 0
+    for kind in MEMO_KINDS:
+        try:
+            names = os.listdir(root / kind)
+        except OSError:
+            continue
+        for name in names:
+            path = root / kind / name
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode) or max(st.st_atime, st.st_mtime) >= horizon:
+                    continue
+                if not dry_run:
+                    os.unlink(path)
+            except FileNotFoundError:
+                continue  # another gc
+            dropped += 1
+    return dropped
+
+
 def clean_staged(layout: StoreLayout) -> None:
     """Withdraw staged parts (of killed fetches; a running fetch just redoes what it loses)."""
     root = layout.staged_root()

@@ -135,3 +135,10 @@ class Store:
         from vsite.store.maintenance import gc
 
         return gc(self, max_age_days=max_age_days, dry_run=dry_run, corrupt=corrupt)
+
+    def drop_memos(self, *, max_age_days: float = 30.0, dry_run: bool = False) -> int:
+        """Drop the memos beside the store unused for ``max_age_days`` (see
+        :func:`vsite.store.maintenance.drop_memos`); how many."""
+        from vsite.store.maintenance import drop_memos
+
+        return drop_memos(self.layout.root, max_age_days=max_age_days, dry_run=dry_run)
