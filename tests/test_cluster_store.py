@@ -148,6 +148,8 @@ def test_links_lead_into_whichever_store_holds_each_entry(cluster):
         probe = subprocess.run([str(venv / "bin/python"), "-c", "import relpkg0, relpkg2, datapkg"], env=node,
                                capture_output=True, text=True, timeout=60)
         assert probe.returncode == 0, probe.stderr
+        status = vsite("status", env=node, check=0).stdout.splitlines()  # which store gives what, in search order
+        assert f"  stores: {tmp_path / 'local'} (2 entries), {published} (2 entries)" in status, status
     finally:
         vsite("unmount", venv, env=node)
         force_unmount(str(venv))

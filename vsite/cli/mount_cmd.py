@@ -90,6 +90,8 @@ def status(show_conflicts: bool, everything: bool) -> None:
             f"  {sum(requests.values())} requests  up {age}s"
             f"  {'venv' if rec.venv else 'site-packages'}  lock {rec.lock}"
         )
+        if rec.stores:  # where the bytes come from: the local store and/or shared ones ($VSITE_STORE_PATH)
+            click.echo("  stores: " + ", ".join(f"{root} ({n} entries)" for root, n in rec.stores.items()))
         if st.state == "dead-daemon":
             click.echo(f"  daemon is gone: run `vsite unmount {rec.mountpoint}`")
         if show_conflicts:

@@ -9,11 +9,11 @@ when it runs: only the process that starts a daemon needs them.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vsite.fs import registry
@@ -21,6 +21,7 @@ from vsite.fs import registry
 if TYPE_CHECKING:
     from vsite.plan.model import Plan
     from vsite.store import Store
+    from vsite.store.layout import StoreLayout
     from vsite.target import Target
     from vsite.view.conflicts import Conflict
     from vsite.view.merged import MergedView
@@ -58,7 +59,8 @@ def prepare(
 
     store = Store.configured()
     fetch(store, plan, interpreter, offline, say)
-    data_path = readonly.choose(stores_used(store, plan, interpreter), mountpoint, allow_other=allow_other)
+    sources = entry_sources(store, plan, interpreter)
+    data_path = readonly.choose([layout.wheels_dir() for layout in sources], mountpoint, allow_other=allow_other)
     if data_path.why:
         say(f"vsite: {data_path.why}")
     view = build_view(plan, store, interpreter, venv_root=mountpoint if venv else None, links=data_path.links)
@@ -76,6 +78,7 @@ def prepare(
         wheels=sorted(sha for sha in wheel_hashes if sha),
         venv=venv,
         conflicts=[describe(c) for c in found],
+        stores={str(layout.root): count for layout, count in sources.items()},
     )
     return store, view, record
 
@@ -92,11 +95,12 @@ def fast_path_notice(say: Say = say_on_stderr) -> None:
         say(line)
 
 
-def stores_used(store: Store, plan: Plan, interpreter: Target) -> list[Path]:
-    """The directories of entries (``v2/wheels``) of the stores ``plan``'s entries are in, local first."""
-    used = {store.holder(entry).root for item in plan.items
-            if (entry := store.entry_dir(item, interpreter.cache_tag)) is not None}
-    return [layout.wheels_dir() for layout in [store.layout, *store.search.layouts] if layout.root in used]
+def entry_sources(store: Store, plan: Plan, interpreter: Target) -> dict[StoreLayout, int]:
+    """The stores ``plan``'s entries are in (the local one, shared ones of the search path), in
+    search order, with how many entries each gives (``vsite status`` shows them)."""
+    given = collections.Counter(store.holder(entry).root for item in plan.items
+                                if (entry := store.entry_dir(item, interpreter.cache_tag)) is not None)
+    return {layout: given[layout.root] for layout in [store.layout, *store.search.layouts] if given[layout.root]}
 
 
 def fetch(store: Store, plan: Plan, interpreter: Target, offline: bool, say: Say = say_on_stderr) -> None:

@@ -35,6 +35,7 @@ class MountRecord:
     wheels: list[str] = field(default_factory=list)  # store entry keys (wheel sha256) of the view's packages
     venv: bool = False
     conflicts: list[str] = field(default_factory=list)
+    stores: dict[str, int] = field(default_factory=dict)  # store root -> entries the view takes from it
     pid: int = 0
     pid_start: int = 0  # the daemon's start time in clock ticks since boot (guards pid reuse)
     started: float = 0.0
