@@ -37,18 +37,30 @@ PYFUSE3_VERSION := 3.5.0
 PYFUSE3_LABEL   := vsite2
 PYFUSE3_CACHE   := .cache/pyfuse3
 PYFUSE3_SDIST   := $(PYFUSE3_CACHE)/pyfuse3-$(PYFUSE3_VERSION).tar.gz
-PYFUSE3_SRC     := $(PYFUSE3_CACHE)/src/pyfuse3-$(PYFUSE3_VERSION)
 PYFUSE3_STAMP   := $(VENV)/.pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)
+# Built wheels, one per CPython version, kept by the patch script's hash (a changed patch is a
+# new directory): `make venv` and `make dist` for the same version build it once between them.
+PYFUSE3_WHEELS  := $(PYFUSE3_CACHE)/wheels/$(shell sha256sum tools/patch_pyfuse3.py 2>/dev/null | cut -c1-16)
+PYTAG_OF        = $(shell $(1) -c 'import sys; print("cp%d%d" % sys.version_info[:2])' 2>/dev/null)
 
 $(PYFUSE3_SDIST): | $(PY)
 	$(PY) -m pip download -q --no-binary pyfuse3 --no-deps pyfuse3==$(PYFUSE3_VERSION) -d $(PYFUSE3_CACHE)
 
+# The patched wheel for interpreter $(1) (tag $(2)) in $(PYFUSE3_WHEELS), built from the sdist unless there.
+define pyfuse3_wheel
+	@if ! ls $(PYFUSE3_WHEELS)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-$(2)-*.whl >/dev/null 2>&1; then \
+	    set -ex; rm -rf $(PYFUSE3_CACHE)/src-$(2) && mkdir -p $(PYFUSE3_CACHE)/src-$(2); \
+	    tar -xzf $(PYFUSE3_SDIST) -C $(PYFUSE3_CACHE)/src-$(2); \
+	    $(1) tools/patch_pyfuse3.py $(PYFUSE3_CACHE)/src-$(2)/pyfuse3-$(PYFUSE3_VERSION); \
+	    SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
+	        $(1) -m pip wheel -q --no-deps -w $(PYFUSE3_WHEELS) ./$(PYFUSE3_CACHE)/src-$(2)/pyfuse3-$(PYFUSE3_VERSION); \
+	fi
+	@ls $(PYFUSE3_WHEELS)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-$(2)-*.whl >/dev/null
+endef
+
 $(PYFUSE3_STAMP): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(PY)
-	rm -rf $(PYFUSE3_CACHE)/src && mkdir -p $(PYFUSE3_CACHE)/src
-	tar -xzf $(PYFUSE3_SDIST) -C $(PYFUSE3_CACHE)/src
-	$(PY) tools/patch_pyfuse3.py $(PYFUSE3_SRC)
-	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
-	    $(PY) -m pip install -q --no-deps --force-reinstall ./$(PYFUSE3_SRC)
+	$(call pyfuse3_wheel,$(PY),$(call PYTAG_OF,$(PY)))
+	$(PY) -m pip install -q --no-deps --force-reinstall $(PYFUSE3_WHEELS)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-$(call PYTAG_OF,$(PY))-*.whl
 	$(PY) -c 'import importlib.metadata as m, sys; v = m.version("pyfuse3"); \
 	    sys.exit(None if v == "$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)" else f"installed pyfuse3 is {v}, not the patched build")'
 	@touch $@
@@ -111,13 +123,10 @@ $(DIST_PY): | system
 	$(DIST_PY) -m pip install -q --upgrade pip
 
 $(DIST_PYFUSE3): $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(DIST_PY)
-	rm -rf $(DIST_BUILD)/src && mkdir -p $(DIST_BUILD)/src $(DIST)/src
-	tar -xzf $(PYFUSE3_SDIST) -C $(DIST_BUILD)/src
-	$(DIST_PY) tools/patch_pyfuse3.py $(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
+	$(call pyfuse3_wheel,$(DIST_PY),$(DIST_PYTAG))
+	mkdir -p $(DIST)/src
 	rm -f $(DIST)/pyfuse3-*-$(DIST_PYTAG)-*.whl
-	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYFUSE3=$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL) \
-	    $(DIST_PY) -m pip wheel -q --no-deps -w $(DIST) ./$(DIST_BUILD)/src/pyfuse3-$(PYFUSE3_VERSION)
-	@ls $(DIST)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-*.whl >/dev/null
+	cp $(PYFUSE3_WHEELS)/pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)-$(DIST_PYTAG)-*.whl $(DIST)/
 	cp $(PYFUSE3_SDIST) tools/patch_pyfuse3.py $(DIST)/src/
 	@touch $@
 
