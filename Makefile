@@ -77,11 +77,16 @@ demo: venv
 	VSITE=$(CURDIR)/$(VENV)/bin/vsite DEMO_VENV=$(DEMO_DIR) examples/demo/demo.sh
 
 # Lint (ruff) and types (mypy) first, configured in pyproject.toml; then the suite
-# (tests/test_stages.py in it checks that stages import one way).
+# (tests/test_stages.py in it checks that stages import one way). The slow end-to-end tests
+# (marked `slow`: the wheelhouse on every Python, numpy's own suite from a mount, the bench's
+# smoke run, a Ray cluster, ...) run where CI is set (CI=true, as .ci/run sets it) or with SLOW=1;
+# elsewhere they are deselected, and pytest's summary says how many.
+SLOW ?= $(CI)
+PYTEST_MARK := $(if $(filter-out 0 false,$(SLOW)),,-m "not slow")
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_MARK) $(PYTEST_ARGS)
 
 # The reliability suite in full counts (docs/reliability.md): ~15 min on 2 cores.
 # Figures of each test are appended to $(RELIABILITY_REPORT), one JSON line each.

@@ -33,12 +33,30 @@ def _counts(output: str) -> dict[str, int]:
     return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", found[-1])}
 
 
-def _suite(python: Path, cwd: Path) -> dict[str, int]:
+def _suites(*pythons: Path, cwd: Path) -> list[dict[str, int]]:
+    """The suite's counts under each interpreter, run side by side (one core each), each in its own
+    directory under ``cwd`` (hypothesis keeps its database in the working directory)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run([str(python), "-m", "pytest", "--pyargs", "numpy.linalg", "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", "-x"], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return _counts(done.stdout)
+    runs = []
+    try:
+        for n, python in enumerate(pythons):
+            (cwd / str(n)).mkdir()
+            with open(cwd / str(n) / "output", "w") as out:
+                runs.append(subprocess.Popen([str(python), "-m", "pytest", "--pyargs", "numpy.linalg", "-q", "-p",
+                                              "no:cacheprovider", "-p", "no:randomly", "-x"],
+                                             cwd=cwd / str(n), env=env, stdout=out, stderr=subprocess.STDOUT))
+        counts = []
+        for n, run in enumerate(runs):
+            run.wait(timeout=900)
+            output = (cwd / str(n) / "output").read_text()
+            assert run.returncode == 0, output[-5000:]
+            counts.append(_counts(output))
+        return counts
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
 
 
 def test_numpy_linalg_suite_counts_equal_from_a_mount_and_from_uv(tmp_path):
@@ -62,8 +80,7 @@ def test_numpy_linalg_suite_counts_equal_from_a_mount_and_from_uv(tmp_path):
         assert (site / "numpy").is_symlink()  # the native data path: numpy's files come from the store
         ran = tmp_path / "ran"
         ran.mkdir()
-        ours = _suite(mnt / "bin/python", ran)
-        theirs = _suite(proj / ".venv/bin/python", ran)
+        ours, theirs = _suites(mnt / "bin/python", proj / ".venv/bin/python", cwd=ran)
         assert ours == theirs and ours.get("passed", 0) > 100, (ours, theirs)
         assert "failed" not in ours and "error" not in ours and "errors" not in ours, ours
         vsite("unmount", mnt, env=env, check=0)
