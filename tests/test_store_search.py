@@ -8,6 +8,7 @@ publishing a store; ``vsite cache --store``; gc and pins of several hosts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -97,21 +98,68 @@ def test_a_shared_entry_that_fails_its_seal_is_refused_and_fetched_locally(tmp_p
     assert local.entry_dir(alpha, TAG) == local.layout.wheel_dir(key)
 
 
-def test_a_shared_entry_without_the_targets_bytecode_is_fetched_locally(tmp_path, target, other_target, wheels):
+def test_a_shared_entry_without_the_targets_bytecode_is_copied_and_compiled_locally(
+        tmp_path, target, other_target):
     """Bytecode cannot be compiled into a read-only store, and a worker running without it would
-    compile every module at every start: the local store fetches and compiles it instead."""
-    alpha, _, _ = _items(wheels)
+    compile every module at every start: the local store takes a copy of the entry (no download,
+    offline too; its files checked against the entry's index), compiles it and seals it, and the
+    entry is the one a fetch of the wheel makes (empty dirs and executable bits included)."""
+    wheel = make_wheel(tmp_path / "wheels", name="alpha", files={
+        "alpha/__init__.py": "NAME = 'alpha'\n", "alpha/sub/mod.py": "X = 1\n",
+        "alpha-1.0.data/scripts/run-alpha": "#!/bin/sh\necho alpha\n"}, executables=("alpha-1.0.data/scripts/run-alpha",),
+        extra_members=[("alpha/empty/", b"")])
+    alpha = wheel_item(wheel, sha256=hashlib.sha256(wheel.read_bytes()).hexdigest())  # as a lock names it
     shared = Store(tmp_path / "shared", use_uv_cache=False)
     shared.fetch(plan_of(alpha), other_target)
+    before = snapshot(shared.layout.root)
     local = Store(tmp_path / "local", use_uv_cache=False, search=[shared.layout.root])
     assert local.entry_dir(alpha, TAG) is None and not local.has_bytecode(alpha, TAG)
     assert local.entry_dir(alpha, other_target.cache_tag) == shared.entry_dir(alpha)
-    report = local.fetch(plan_of(alpha), target)
-    assert report.local == ["alpha"] and report.shared == []
+    wheel.unlink()  # nothing to fetch from but the shared store
+    report = local.fetch(plan_of(alpha), target, offline=True)
+    assert report.from_shared == ["alpha"] and report.local == [] and report.shared == [], report
     assert report.notes == [f"alpha 1.0: the shared store {shared.layout.root} has no {TAG} bytecode for it;"
-                            " fetched into the local store"]
+                            " copied into the local store and compiled"]
     assert local.entry_dir(alpha, TAG) == local.layout.wheel_dir(local.key(alpha))
-    assert shared.summary(alpha).bytecode == (other_target.cache_tag,)  # the shared store untouched
+    assert local.summary(alpha).bytecode == (TAG,) and local.verify() == []
+    assert snapshot(shared.layout.root) == before  # the shared store untouched
+
+    def tree(entry):  # path -> (mode, content) with no seal time: what the entry holds
+        return {rel: (mode, digest) for rel, (mode, _, _, digest) in snapshot(entry).items()
+                if not rel.endswith(".json")}
+
+    make_wheel(tmp_path / "again", name="alpha", files={
+        "alpha/__init__.py": "NAME = 'alpha'\n", "alpha/sub/mod.py": "X = 1\n",
+        "alpha-1.0.data/scripts/run-alpha": "#!/bin/sh\necho alpha\n"}, executables=("alpha-1.0.data/scripts/run-alpha",),
+        extra_members=[("alpha/empty/", b"")])
+    fetched = Store(tmp_path / "fetched", use_uv_cache=False)
+    fetched.fetch(plan_of(wheel_item(tmp_path / "again" / wheel.name)), target)
+    assert fetched.key(alpha) == local.key(alpha)  # the same wheel, byte for byte
+    copied = tree(local.layout.wheel_dir(local.key(alpha)))
+    assert copied == tree(fetched.layout.wheel_dir(local.key(alpha)))
+    assert "site/alpha/empty" in copied and copied["scripts/run-alpha"][0] & 0o111
+
+
+def test_a_shared_entry_whose_files_differ_from_its_index_is_not_copied(tmp_path, target, other_target, wheels):
+    """A file changed inside a shared entry (its top level untouched, so the mount-time seal check
+    passes): the copy is checked against the entry's index, refused in one line, and the wheel is
+    fetched instead."""
+    alpha, _, _ = _items(wheels)
+    shared = Store(tmp_path / "shared", use_uv_cache=False)
+    shared.fetch(plan_of(alpha), other_target)
+    module = shared.entry_dir(alpha) / "site" / "alpha" / "__init__.py"
+    st = os.stat(module)
+    os.chmod(module, 0o644)
+    module.write_text("NAME = 'changed'\n")
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    local = Store(tmp_path / "local", use_uv_cache=False, search=[shared.layout.root])
+    report = local.fetch(plan_of(alpha), target)
+    assert report.local == ["alpha"] and report.from_shared == []
+    key = local.key(alpha)
+    assert report.notes == [f"alpha 1.0: entry {key[:16]} in the shared store {shared.layout.root} could not be"
+                            " copied (site/alpha/__init__.py has the wrong size); fetched into the local store"]
+    assert local.verify() == []
+    assert (local.entry_dir(alpha, TAG) / "site/alpha/__init__.py").read_text() == "NAME = 'alpha'\n"
 
 
 def _env(tmp_path, **more) -> dict:

@@ -46,6 +46,7 @@ def fetch(lock: str, offline: bool, jobs: int, store_dir: str | None, **plan_opt
     for note in report.notes:
         click.echo(f"vsite: warning: {note}", err=True)
     shared = f", {len(report.shared)} in a shared store" if report.shared else ""
+    shared += f", {len(report.from_shared)} copied from a shared store" if report.from_shared else ""
     click.echo(
         f"{len(plan.items)} packages: {len(report.downloaded)} downloaded ({megabytes(meter.received)}), "
         f"{len(report.from_uv_cache)} from uv's cache, "

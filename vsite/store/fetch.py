@@ -65,6 +65,7 @@ class FetchReport:
     reused: list[str] = field(default_factory=list)
     local: list[str] = field(default_factory=list)
     from_uv_cache: list[str] = field(default_factory=list)
+    from_shared: list[str] = field(default_factory=list)  # copied from a shared store lacking the target's bytecode
     built: list[str] = field(default_factory=list)
     compiled: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # virtual items: nothing to install
@@ -119,6 +120,7 @@ class Fetch:
         self.staged: list[Path] = []  # parts this fetch put in staged/, withdrawn if it fails
         self._staged_lock = threading.Lock()
         self.in_shared: set[str] = set()  # keys served in place by a shared store: nothing to promote
+        self.copied: set[str] = set()  # keys copied from a shared store that lacked the target's bytecode
 
     def run(self, plan: Plan, progress: Progress | None = None) -> FetchReport:
         clean_debris(self.layout.tmp_dir())
@@ -193,8 +195,9 @@ class Fetch:
                 notes.append(search.refused[key].line(what(item)) + "; fetched into the local store")
             elif key in search.untagged:
                 root, tag = search.untagged[key]
-                notes.append(f"{what(item)}: the shared store {root} has no {tag} bytecode for it;"
-                             " fetched into the local store")
+                done = "copied into the local store and compiled" if key in self.copied \
+                    else "fetched into the local store"
+                notes.append(f"{what(item)}: the shared store {root} has no {tag} bytecode for it; {done}")
         return notes
 
     # -- phase one ---------------------------------------------------------
@@ -251,6 +254,8 @@ class Fetch:
                 with self.cpu:
                     unpack_wheel(wheel_file, wheel_file.name, key, unpacked)
                 action = "built"
+            elif self.from_shared(key, unpacked):
+                action = "from_shared"
             elif self.from_uv_cache(item, key, unpacked):
                 action = "from_uv_cache"
             else:
@@ -299,6 +304,38 @@ class Fetch:
         with self.net:
             download(art.url, dest, what=what(item), sha256=sha256, size=art.size, progress=self.received)
         return "downloaded"
+
+    def from_shared(self, key: str, dest: Path) -> bool:
+        """Copy the entry a shared store holds without the target's bytecode (SearchPath.untagged)
+        to ``dest``, leaving its pycs behind, for :meth:`_acquire` to compile and seal: no download,
+        and it works offline. False, with nothing left at ``dest``, if no store holds it so or the
+        copy is not exactly the files of the entry's index (vsite.store.maintenance.check_files);
+        the wheel is then acquired as if no shared store had it. A failure to write ``dest``
+        (the local store's disk) is raised."""
+        from vsite.store.layout import StoreLayout
+        from vsite.store.maintenance import check_files
+
+        found = self.store.search.untagged.get(key) if self.store.search else None
+        if found is None:
+            return False
+        source = StoreLayout(found[0]).wheel_dir(key)
+        try:
+            with self.cpu:
+                _copy_entry_files(source, dest, read_summary(source).bytecode)
+                unusable = check_files(dest, ())
+        except OSError as exc:
+            if self.layout.contains(exc.filename) or self.layout.contains(exc.filename2):
+                raise
+            unusable = f"unreadable ({exc.strerror or exc})"
+        except (ValueError, KeyError, TypeError) as exc:
+            unusable = f"unreadable entry.json ({exc.__class__.__name__})"
+        if unusable:
+            remove_tree(dest)
+            self.store.search.refuse_untagged(key, f"could not be copied ({unusable})")
+            return False
+        with self._staged_lock:
+            self.copied.add(key)
+        return True
 
     def from_uv_cache(self, item: PlanItem, key: str, dest: Path) -> bool:
         """Unpack the wheel from uv's cache if uv recorded the same sha256 and it verifies."""
@@ -385,6 +422,32 @@ def _ready(entry: Path, tag: str) -> bool:
         return not os.lstat(entry).st_mode & WRITE_BITS
     except OSError:
         return False
+
+
+def _copy_entry_files(source: Path, dest: Path, tags: tuple[str, ...]) -> None:
+    """Copy the entry ``source`` to ``dest`` (which must not exist) as unpacked: its dirs (empty ones
+    too) and files, writable, with their executable bits, but not the pycs compiled for ``tags``
+    (``site/**/__pycache__/*.<tag>.pyc``). Links are not followed (a sealed entry has none; the
+    check after the copy refuses one)."""
+    from vsite.store.bytecode import is_compiled_name
+
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        out = dest if rel == os.curdir else dest / rel
+        out.mkdir(mode=0o755)
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                os.symlink(os.readlink(os.path.join(dirpath, name)), out / name)
+        in_site = rel == "site" or rel.startswith("site/")
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if in_site and is_compiled_name(f"{rel[5:]}/{name}", tags):
+                continue
+            if os.path.islink(path):
+                os.symlink(os.readlink(path), out / name)
+                continue
+            shutil.copyfile(path, out / name, follow_symlinks=False)
+            os.chmod(out / name, 0o755 if os.stat(path).st_mode & 0o111 else 0o644)
 
 
 def _copy_hashing(src: Path, dest: Path) -> str:

@@ -80,17 +80,42 @@ def verify_entry(entry: Path, key: str) -> str | None:
     :func:`vsite.store.bytecode.check_pyc`; a compiled pyc replaces a pyc of
     the same name the wheel ships); every file and dir must be sealed.
     """
-    from vsite.store.bytecode import check_pyc, is_compiled_name
+    from vsite.store.bytecode import check_pyc
 
     try:
         summary = read_summary(entry)
-        records = read_files(entry)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"unreadable index ({exc.__class__.__name__})"
     if summary.sha256 != key:
         return "entry.json names another wheel"
-    tags = summary.bytecode
     pycs: list[tuple[str, str]] = []  # (site-relative path, tag) of compiled pycs to check
+    why = check_files(entry, summary.bytecode, pycs)
+    if why:
+        return why
+    try:
+        changed = check_seal(entry, summary.sealed_ns, base=entry)
+    except OSError as exc:
+        return f"entry unreadable ({exc.strerror})"
+    if changed:
+        return changed
+    for rel, tag in sorted(pycs):
+        stale = check_pyc(entry / "site", rel, tag)
+        if stale:
+            return stale
+    return None
+
+
+def check_files(entry: Path, tags: tuple[str, ...], pycs: list[tuple[str, str]] | None = None) -> str | None:
+    """Why the files of ``entry`` are not those of its ``files.json``, or None: each one there with
+    its size and hash, nothing else but pycs compiled for ``tags`` (added to ``pycs``, for the
+    caller to check). The seal is not looked at (an entry being made has none yet)."""
+    from vsite.store.bytecode import is_compiled_name
+
+    try:
+        records = read_files(entry)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable index ({exc.__class__.__name__})"
+    pycs = [] if pycs is None else pycs
     expected = {(r.scheme, r.path) for r in records}
     for r in records:
         path = entry / r.scheme / r.path
@@ -123,16 +148,6 @@ def verify_entry(entry: Path, key: str) -> str | None:
                     pycs.append((rel, _tag_of(rel, tags)))
                     continue
                 return f"unexpected file {scheme}/{rel}"
-    try:
-        changed = check_seal(entry, summary.sealed_ns, base=entry)
-    except OSError as exc:
-        return f"entry unreadable ({exc.strerror})"
-    if changed:
-        return changed
-    for rel, tag in sorted(pycs):
-        stale = check_pyc(entry / "site", rel, tag)
-        if stale:
-            return stale
     return None
 
 

@@ -92,6 +92,7 @@ def summary(report: FetchReport, total: int, received: int, seconds: float) -> s
     parts = [
         (len(report.downloaded), f"downloaded ({megabytes(received)})"),
         (len(report.from_uv_cache), "from uv's cache"),
+        (len(report.from_shared), "copied from a shared store"),
         (len(report.local), "local files"),
         (len(report.built), "built"),
     ]

@@ -109,6 +109,13 @@ class SearchPath:
             return self._refuse(key, root, f"failed its seal ({where} changed after fetch); not used")
         return None
 
+    def refuse_untagged(self, key: str, why: str) -> None:
+        """An entry found without the target's bytecode that could not be copied from its store
+        (vsite.store.fetch): a refusal from now on, named in the fetch's notes."""
+        with self._lock:
+            root, _ = self.untagged.pop(key)
+            self.refused.setdefault(key, Refusal(key, root, why))
+
     def _refuse(self, key: str, root: Path, why: str) -> str:
         with self._lock:
             self.refused.setdefault(key, Refusal(key, root, why))
