@@ -104,10 +104,11 @@ def test_a_shared_entry_without_the_targets_bytecode_is_copied_and_compiled_loca
     compile every module at every start: the local store takes a copy of the entry (no download,
     offline too; its files checked against the entry's index), compiles it and seals it, and the
     entry is the one a fetch of the wheel makes (empty dirs and executable bits included)."""
-    wheel = make_wheel(tmp_path / "wheels", name="alpha", files={
-        "alpha/__init__.py": "NAME = 'alpha'\n", "alpha/sub/mod.py": "X = 1\n",
-        "alpha-1.0.data/scripts/run-alpha": "#!/bin/sh\necho alpha\n"}, executables=("alpha-1.0.data/scripts/run-alpha",),
-        extra_members=[("alpha/empty/", b"")])
+    files = {"alpha/__init__.py": "NAME = 'alpha'\n", "alpha/sub/mod.py": "X = 1\n",
+             "alpha-1.0.data/scripts/run-alpha": "#!/bin/sh\necho alpha\n"}
+    made = dict(name="alpha", files=files, executables=("alpha-1.0.data/scripts/run-alpha",),
+                extra_members=[("alpha/empty/", b"")])  # a script (mode 0o755) and an empty dir
+    wheel = make_wheel(tmp_path / "wheels", **made)
     alpha = wheel_item(wheel, sha256=hashlib.sha256(wheel.read_bytes()).hexdigest())  # as a lock names it
     shared = Store(tmp_path / "shared", use_uv_cache=False)
     shared.fetch(plan_of(alpha), other_target)
@@ -128,12 +129,8 @@ def test_a_shared_entry_without_the_targets_bytecode_is_copied_and_compiled_loca
         return {rel: (mode, digest) for rel, (mode, _, _, digest) in snapshot(entry).items()
                 if not rel.endswith(".json")}
 
-    make_wheel(tmp_path / "again", name="alpha", files={
-        "alpha/__init__.py": "NAME = 'alpha'\n", "alpha/sub/mod.py": "X = 1\n",
-        "alpha-1.0.data/scripts/run-alpha": "#!/bin/sh\necho alpha\n"}, executables=("alpha-1.0.data/scripts/run-alpha",),
-        extra_members=[("alpha/empty/", b"")])
     fetched = Store(tmp_path / "fetched", use_uv_cache=False)
-    fetched.fetch(plan_of(wheel_item(tmp_path / "again" / wheel.name)), target)
+    fetched.fetch(plan_of(wheel_item(make_wheel(tmp_path / "again", **made))), target)
     assert fetched.key(alpha) == local.key(alpha)  # the same wheel, byte for byte
     copied = tree(local.layout.wheel_dir(local.key(alpha)))
     assert copied == tree(fetched.layout.wheel_dir(local.key(alpha)))
