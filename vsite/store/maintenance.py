@@ -230,8 +230,8 @@ def drop_memos(root: Path, *, max_age_days: float = 30.0, dry_run: bool = False)
                     continue
                 if not dry_run:
                     os.unlink(path)
-            except FileNotFoundError:
-                continue  # another gc
+            except OSError:
+                continue  # gone (another gc), or not ours to remove: memos are best effort both ways
             dropped += 1
     return dropped
 
