@@ -134,6 +134,56 @@ def test_sigkill_ends_the_lease_at_once(launcher):
     assert wait_until(lambda: not shared_mounts(env), 10)  # the pidfd fired, then the 0.5 s grace
 
 
+def test_mount_shared_of_a_live_mount_from_sh(launcher):
+    """`vsite mount --shared LOCK [--python PY]` on a live mount: the venv's path from sh (no Python
+    start), with the lease on the command's caller, as the CLI's default: the mount stays while the
+    caller lives and goes when it is killed. Other options still go to the CLI."""
+    vsite_, log, env = launcher
+    env["VSITE_GRACE"] = "0.5"
+    holder, venv = _holder(vsite_, env)
+    python = launcher_paths(str(DEMO_LOCK), None)[1]
+    for args in (["mount", "--shared", str(DEMO_LOCK)], ["mount", "--shared", "uv.lock", "--python", python],
+                 ["mount", "--shared", "--python", python, "./uv.lock"]):
+        done = subprocess.run(["sh", "-c", '"$@"; true', "sh", *vsite_, *args],  # the caller: a shell that exits
+                              env=env, cwd=DEMO_LOCK.parent, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (0, venv + "\n", ""), args
+    assert _cli_calls(log) == 1
+    # the caller: a shell that runs the command, then waits; its lease outlives the command
+    caller = subprocess.Popen(["sh", "-c", '"$@"; exec sleep 60', "sh", *vsite_, "mount", "--shared", str(DEMO_LOCK)],
+                              env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert caller.stdout.readline() == venv + "\n" and _cli_calls(log) == 1
+        holder.kill()
+        holder.wait()
+        assert wait_until(lambda: (client.status(_env_of(venv)) or {}).get("joined") == 1, 10)  # the caller's
+        time.sleep(0.5 + 1)  # past the grace period: the caller holds the mount
+        assert shared_mounts(env) == [venv]
+    finally:
+        caller.kill()
+        caller.wait()
+    assert wait_until(lambda: not shared_mounts(env), 10)
+
+
+def test_mount_shared_writes_the_index_and_leaves_other_options_to_the_cli(launcher, tmp_path):
+    """A lock only ever mounted with `mount --shared`: its first (the CLI's, here with --offline, an
+    option the launcher leaves to the CLI) writes the join index, so the next joins from sh."""
+    vsite_, log, env = launcher
+    lock = tmp_path / "proj" / "uv.lock"
+    lock.parent.mkdir()
+    shutil.copy(DEMO_LOCK, lock)
+    callers, venvs = [], []
+    try:
+        for args in (["--offline"], []):  # one after the other
+            callers.append(subprocess.Popen(["sh", "-c", '"$@"; exec sleep 60', "sh", *vsite_, "mount", "--shared",
+                                             str(lock), *args], env=env, stdout=subprocess.PIPE, text=True))
+            venvs.append(callers[-1].stdout.readline().strip())
+        assert venvs[0] == venvs[1] and os.path.isdir(venvs[0]) and _cli_calls(log) == 1, venvs
+    finally:
+        for caller in callers:
+            caller.kill()
+            caller.wait()
+
+
 def test_a_changed_lock_or_inherited_fds_go_to_the_cli(launcher, tmp_path):
     vsite_, log, env = launcher
     lock = tmp_path / "proj" / "uv.lock"

@@ -97,8 +97,11 @@ def _fast_shared(argv: list[str]) -> None:
     live = _live_lease(lock, python, request)
     if live is None:
         return
-    _, env, sock = live
+    plan, env, sock = live
     sock.close()  # a pid lease outlives the connection; a named one lives until released
+    from vsite.shared.launch import remember
+
+    remember(lock, python, plan, env)  # the next `mount --shared LOCK` or `run` joins from sh
     print(env.venv)
     sys.exit(0)
 

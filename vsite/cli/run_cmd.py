@@ -67,9 +67,12 @@ def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float |
     """``vsite mount --shared``: take a pid lease (or a named one) and print the venv path."""
     if pid is not None and name is not None:
         raise click.UsageError("--pid and --name are two kinds of lease: give one")
+    from vsite.shared.launch import remember
+
     request = f"name {name}" if name is not None else f"hold {pid or os.getppid()}"
-    _, env, sock = _join(lock, request, grace, offline, opts)
+    plan, env, sock = _join(lock, request, grace, offline, opts)
     sock.close()  # a pid lease outlives the connection; a named one lives until released
+    remember(lock, opts.get("python"), plan, env)  # the next `mount --shared LOCK` or `run` joins from sh
     click.echo(env.venv)
 
 

@@ -172,6 +172,12 @@ def pid_alive(pid: int) -> bool:
     return fields is not None and fields[0] not in ("Z", "X")
 
 
+def parent_pid(pid: int) -> int:
+    """The parent of ``pid``, 0 if it does not exist."""
+    fields = _proc_stat(pid)
+    return int(fields[1]) if fields else 0
+
+
 def process_start(pid: int) -> int:
     """When ``pid`` started (clock ticks since boot), 0 if it does not exist."""
     fields = _proc_stat(pid)

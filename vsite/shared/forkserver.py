@@ -374,13 +374,13 @@ def _join(conn: socket.socket, request: dict, requester: int) -> int | None:
                 raise ValueError(f"not a plain run: {' '.join(argv)}")
             lock, python, _ = run
             plan, env, lease = join_lock(lock, python, f"hold {requester}", grace=None)
-            remember(lock, python, plan, env)
         else:
             shared = parse_shared(argv, int(request["parent"]))
             if shared is None:
                 raise ValueError(f"not a plain shared mount: {' '.join(argv)}")
             lock, python, lease_request, grace, offline = shared
-            _, env, lease = join_lock(lock, python, lease_request, grace=grace, offline=offline)
+            plan, env, lease = join_lock(lock, python, lease_request, grace=grace, offline=offline)
+        remember(lock, python, plan, env)  # the next `vsite run` or `mount --shared` of LOCK joins from sh
     except VsiteError as exc:
         print(f"vsite: {exc}", file=sys.stderr, flush=True)
         forkclient.send(conn, {"status": exc.exit_code})

@@ -76,7 +76,7 @@ def _start(
     from vsite.fs.daemon import spawn
     from vsite.fs.prepare import prepare
     from vsite.fs.probe import Probe
-    from vsite.shared.launch import HOLD_NAME, JOIN_NAME, JoinCheck
+    from vsite.shared.launch import HOLD_NAME, JOIN_NAME, PARENT_NAME, JoinCheck
     from vsite.shared.server import LeaseServer
     from vsite.store import usage
 
@@ -86,7 +86,8 @@ def _start(
     store, view, record = prepare(plan, target, lock, path, venv=True, offline=offline)
     check = JoinCheck(env.venv, os.path.realpath(path), plan.lock_sha256, plan.target_identity)
     server = LeaseServer(env, grace, check if not plan.options and env.env_key == plan.key() else None)
-    probe = Probe({JOIN_NAME: server.join_lookup, HOLD_NAME: server.hold_lookup})
+    probe = Probe({JOIN_NAME: server.join_lookup, HOLD_NAME: server.hold_lookup,
+                   PARENT_NAME: server.parent_lookup})
     pid = spawn(view, record, service=server.run, probe=probe)
     usage.pin(store, record.plan_key, record.wheels, pid)  # no store gc of these wheels while it serves
 

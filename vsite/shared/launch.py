@@ -11,7 +11,8 @@ start costs as much CPU as the worker's own interpreter start, so the installed
   against ``$PWD``, PY found on ``PATH`` as ``shutil.which`` does), mirrored by
   :func:`launcher_paths`; a Python join writes the entry (:func:`remember`)
   when the launcher would find it and the daemon would accept it;
-- take a lease: a stat of ``$venv/.vsite-join`` (:data:`JOIN_NAME`) is a FUSE
+- take a lease: a stat of ``$venv/.vsite-join`` (:data:`JOIN_NAME`; for ``vsite mount
+  --shared``, :data:`PARENT_NAME`, whose lease is on the launcher's caller) is a FUSE
   lookup, which the daemon answers (vsite.fs.probe) with the requester's pid in
   hand. :class:`JoinCheck` accepts it only if the files the launcher holds open
   as fds 6, 7 and 8 -- the index entry, the lock, the interpreter -- are this
@@ -42,6 +43,9 @@ JOIN_NAME = b".vsite-join"  # the name at a shared venv's root whose lookup is a
 # ... and whose lookup is a plain pid lease on the requester, with no check of what it runs: the Ray
 # plugin's worker start command (vsite.ray.env), which the agent wrote for this very mount.
 HOLD_NAME = b".vsite-hold"
+# ... and whose lookup is a join (the same check) leasing the requester's parent: the launcher's
+# ``vsite mount --shared LOCK [--python PY]``, whose lease is on its caller, as the CLI's default.
+PARENT_NAME = b".vsite-join-parent"
 ENTRY_FD, LOCK_FD, PYTHON_FD = 6, 7, 8  # what the launcher holds open while it looks the name up
 _MAX_KNOWN_LOCKS = 64
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import trio
 
 from vsite.fileio import open_locked
+from vsite.fs import registry
 from vsite.shared.env import SharedEnv
 from vsite.shared.launch import JoinCheck
 
@@ -116,23 +117,39 @@ class LeaseServer:
         self.held_again.set()
         return True
 
+    def parent_lookup(self, pid: int, uid: int) -> bool:
+        """A launcher's ``vsite mount --shared`` (vsite.shared.launch.PARENT_NAME): a pid lease on the
+        requester's parent, the command's caller (what ``hold <parent>`` from the CLI gives), if the
+        requester joins this environment (its fds pass the check). No FIFO: the launcher exits."""
+        if self.check is None:
+            return False
+        return self._lease_lookup(pid, uid, self.check.accepts, parent=True)
+
     def hold_lookup(self, pid: int, uid: int) -> bool:
         """A lookup of the hold name (vsite.shared.launch): a pid lease on the requester, as ``hold
         <pid>`` on the socket gives, with no check of what it runs: the Ray plugin's worker start
         command, whose environment may have plan options (which the launcher's check refuses)."""
         return self._lease_lookup(pid, uid, None)
 
-    def _lease_lookup(self, pid: int, uid: int, accepts: Callable[[int], bool] | None) -> bool:
-        """A pid lease for a lookup of a probe name, if the requester is this user and ``accepts`` (if
-        any) says yes. Called on the trio thread inside the FUSE lookup, while the requester waits in
-        its stat, so the pidfd opened here is its own (no pid reuse); counted before the reply, so a
-        shutdown check after it sees the lease, and refused once the server is closing."""
+    def _lease_lookup(
+        self, pid: int, uid: int, accepts: Callable[[int], bool] | None, *, parent: bool = False
+    ) -> bool:
+        """A pid lease for a lookup of a probe name, on the requester (``parent``: on its parent), if
+        the requester is this user and ``accepts`` (if any) says yes. Called on the trio thread inside
+        the FUSE lookup, while the requester waits in its stat, so the pidfd opened here is its own
+        (no pid reuse); a parent's is checked to be the requester's parent still once opened (had it
+        died, the requester would have a new one). Counted before the reply, so a shutdown check
+        after it sees the lease, and refused once the server is closing."""
         if self.closing or self.nursery is None or uid != os.getuid():
             return False
         if accepts is not None and not accepts(pid):
             return False
-        pidfd = _pidfd(pid)
+        holder = registry.parent_pid(pid) if parent else pid
+        pidfd = _pidfd(holder) if holder > 1 else None  # never init's: nothing would end the lease
         if pidfd is None:
+            return False
+        if parent and registry.parent_pid(pid) != holder:
+            os.close(pidfd)
             return False
         self.joined += 1
         self._touch()
