@@ -8,7 +8,7 @@ DEMO_LOCK := examples/demo/uv.lock
 DEMO_DIR  := $(CURDIR)/.cache/demo-venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test reliability system venv clean dist
+.PHONY: demo test reliability system venv clean dist pyfuse3-wheel
 
 # Debian packages: fuse3 (fusermount3), libfuse3-dev + pkg-config (to build pyfuse3),
 # squashfs-tools (mksquashfs: the tests pack a published store as a squashfs image).
@@ -112,7 +112,7 @@ DIST_EXTRAS ?=
 # One build dir per Python (the pyfuse3 wheel is CPython-version specific); dist/ collects them all.
 DIST_PYTAG  := $(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])' 2>/dev/null)
 DIST_BUILD  := .cache/dist-build/$(DIST_PYTAG)
-$(if $(filter dist,$(MAKECMDGOALS)),$(if $(DIST_PYTAG),,$(error make dist: cannot run PYTHON=$(PYTHON))))
+$(if $(filter dist pyfuse3-wheel,$(MAKECMDGOALS)),$(if $(DIST_PYTAG),,$(error make $(MAKECMDGOALS): cannot run PYTHON=$(PYTHON))))
 DIST_PY     := $(DIST_BUILD)/venv/bin/python
 DIST_PYFUSE3 := $(DIST_BUILD)/.pyfuse3-$(PYFUSE3_VERSION)+$(PYFUSE3_LABEL)
 DIST_VSITE  := $(DIST_BUILD)/.vsite
@@ -158,6 +158,11 @@ $(DIST_DEPS): $(DIST_VSITE) $(DIST_PYFUSE3) | $(DIST_PY)
 	@echo "$(DIST)/: $$(ls $(DIST)/*.whl | wc -l) wheels; install with: pip install --no-index --find-links $(DIST) vsite"
 
 dist: $(DIST_DEPS)
+
+# Only the patched pyfuse3 wheel for $(PYTHON) (what `make dist` compiles): builds for several
+# Pythons may run at once (each its own dirs and wheel name), as the wheelhouse test does.
+pyfuse3-wheel: $(PYFUSE3_SDIST) tools/patch_pyfuse3.py | $(DIST_PY)
+	$(call pyfuse3_wheel,$(DIST_PY),$(DIST_PYTAG))
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis $(DIST)
