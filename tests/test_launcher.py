@@ -184,6 +184,30 @@ def test_mount_shared_writes_the_index_and_leaves_other_options_to_the_cli(launc
             caller.wait()
 
 
+def test_cache_gc_prunes_the_join_index_of_mounts_that_are_gone(launcher, tmp_path):
+    """`vsite cache gc` removes the index entries naming a venv that is not mounted (and the
+    directories that leaves empty), keeps a live mount's, and the launcher still joins from sh."""
+    vsite_, log, env = launcher
+    env["VSITE_GRACE"] = "0.5"
+    holder, venv = _holder(vsite_, env)
+    join = Path(env["VSITE_RUNTIME_DIR"], "join")
+    (live,) = [p for p in join.rglob("*") if p.is_file()]
+    gone = join / str(tmp_path).lstrip("/") / "old" / "uv.lock" / "@" / "usr" / "bin" / "python3"
+    gone.parent.mkdir(parents=True)
+    gone.write_text(f"{env['VSITE_RUNTIME_DIR']}/envs/0123456789abcdef01234567/venv\n/usr/bin/python3\n")
+    try:
+        out = vsite("cache", "gc", env=env).stdout.splitlines()
+        assert "removed 1 join index entries of mounts that are gone" in out, out
+        assert live.is_file() and not gone.exists() and not (join / str(tmp_path).lstrip("/")).exists()
+        assert _start(vsite_, env) == venv and _cli_calls(log) == 1  # still joined from sh
+    finally:
+        holder.kill()
+        holder.wait()
+    assert wait_until(lambda: not shared_mounts(env), 10)
+    assert "removed 1 join index entries of mounts that are gone" in vsite("cache", "gc", env=env).stdout
+    assert not list(join.iterdir())  # the live one's too, once its mount went
+
+
 def test_a_changed_lock_or_inherited_fds_go_to_the_cli(launcher, tmp_path):
     vsite_, log, env = launcher
     lock = tmp_path / "proj" / "uv.lock"

@@ -71,8 +71,9 @@ def cache_verify(store_dir: str | None) -> None:
 @click.option("--corrupt", is_flag=True, help="Also remove entries that fail verification.")
 @store_option(_STORE_HELP)
 def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None) -> None:
-    """Remove entries no recent lock uses (never those a live mount uses), fetch debris, and
-    memos (plans, interpreter probes, conflict reports) unused within --max-age.
+    """Remove entries no recent lock uses (never those a live mount uses), fetch debris,
+    memos (plans, interpreter probes, conflict reports) unused within --max-age, and the
+    join index entries (runtime dir) of shared mounts that are gone.
 
     A shared store (--store) is used by nodes that record nothing in it: what its
     lock records (from `vsite fetch --store`) name within --max-age is kept."""
@@ -87,3 +88,9 @@ def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None
     memos = store.drop_memos(max_age_days=max_age, dry_run=dry_run)
     if memos:
         click.echo(f"{verb} {memos} memos unused for {max_age:g} days (plans, interpreter probes, conflict reports)")
+    if store_dir is None and not dry_run:
+        from vsite.shared.launch import prune_index
+
+        stale = prune_index()
+        if stale:
+            click.echo(f"removed {stale} join index entries of mounts that are gone")

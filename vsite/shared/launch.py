@@ -111,6 +111,39 @@ def index_path(lock: str, python: str) -> str:
     return f"{runtime_dir()}/join{lock}/@{python}"
 
 
+def prune_index() -> int:
+    """Remove the join index entries naming a venv that is not mounted now, and the directories
+    that leaves empty; returns how many entries (``vsite cache gc``). An entry only saves the next
+    worker a Python start, and a Python join writes it again when it joins or starts that mount;
+    without this, a node whose lock paths come and go (a CI runner's checkouts, a notebook
+    server's projects) keeps one per lock path, with a directory per path component, in the
+    runtime dir (often a tmpfs: memory). Never touches a mount: a dead daemon's would hang."""
+    from vsite.fs.registry import vsite_mounts
+
+    root = f"{runtime_dir()}/join"
+    live = set(vsite_mounts())
+    removed = 0
+    for dirpath, _, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    venv = f.readline().rstrip("\n")
+                parent, base = os.path.split(venv)
+                if venv in live or os.path.join(os.path.realpath(parent), base) in live:
+                    continue
+                os.unlink(path)
+            except (OSError, ValueError):
+                continue  # gone meanwhile, or not ours: best effort, as writing it is
+            removed += 1
+        if dirpath != root:
+            try:
+                os.rmdir(dirpath)  # only if empty
+            except OSError:
+                pass
+    return removed
+
+
 def remember(lock: str, python: str | None, plan: "Plan", env: "SharedEnv") -> None:
     """Write the index entry a launcher's ``run LOCK [--python PY]`` would read, if the daemon of
     ``env`` would accept that join: no options, no local sources (their env key is the lock's
