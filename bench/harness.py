@@ -19,6 +19,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,20 @@ class Tools:
     @classmethod
     def find(cls, python: str | None = None, vsite: str | None = None) -> "Tools":
         return cls(vsite or find_tool("vsite"), find_tool("uv"), os.path.realpath(python or sys.executable))
+
+
+def lock_script_parser(doc: str, *, rounds: int) -> "argparse.ArgumentParser":
+    """The arguments of a bench script timing vsite commands on one lock: LOCK, ``--vsite`` (the
+    install measured), ``--python`` (the target interpreter), ``--rounds`` and ``--json``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("lock", type=Path)
+    parser.add_argument("--vsite", default=str(Path(sys.executable).parent / "vsite"))
+    parser.add_argument("--python", default=os.path.realpath(sys.executable))
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--json", type=Path)
+    return parser
 
 
 def find_tool(name: str) -> str:

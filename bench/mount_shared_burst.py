@@ -12,7 +12,6 @@ floor is N bare ``python -c 'import sys'`` of the same interpreter at once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,17 +24,12 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import timed_together, uptime
+from bench.harness import lock_script_parser, timed_together, uptime
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lock", type=Path)
-    parser.add_argument("--vsite", default=str(Path(sys.executable).parent / "vsite"))
-    parser.add_argument("--python", default=os.path.realpath(sys.executable))
+    parser = lock_script_parser(__doc__, rounds=8)
     parser.add_argument("-n", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     lock = str(args.lock.resolve())
     env = dict(os.environ, VSITE_RUNTIME_DIR=tempfile.mkdtemp(prefix="vsite-shared-burst-"))

@@ -14,7 +14,6 @@ editable finder that adds ~20 ms to every Python start.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -27,16 +26,11 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (python bench/X.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import timed
+from bench.harness import lock_script_parser, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lock", type=Path)
-    parser.add_argument("--vsite", default=str(Path(sys.executable).parent / "vsite"))
-    parser.add_argument("--python", default=os.path.realpath(sys.executable))
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--json", type=Path)
+    parser = lock_script_parser(__doc__, rounds=15)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vsite-mount-start-"))
     env = dict(os.environ, VSITE_RUNTIME_DIR=str(work / "rt"))
