@@ -118,7 +118,7 @@ def test_gc_drops_memos_unused_within_the_horizon(tmp_path, monkeypatch):
     os.utime(recent, (time.time() - 86400, old))  # written 40 days ago, read yesterday: kept
     store = Store(tmp_path / "cache", use_uv_cache=False)
     assert store.drop_memos(max_age_days=30, dry_run=True) == 1 and plans[0].exists()
-    env = dict(os.environ, VSITE_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, VSITE_CACHE_DIR=str(tmp_path / "cache"), VSITE_RUNTIME_DIR=str(tmp_path / "run"))
     out = vsite("cache", "gc", env=env).stdout.splitlines()
     assert out == ["removed 0 entries", "removed 1 memos unused for 30 days (plans, interpreter probes, conflict reports)"]
     assert not plans[0].exists() and probes[0].exists() and recent.exists()
