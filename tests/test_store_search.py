@@ -129,11 +129,11 @@ def test_a_shared_entry_without_the_targets_bytecode_is_copied_and_compiled_loca
         return {rel: (mode, digest) for rel, (mode, _, _, digest) in snapshot(entry).items()
                 if not rel.endswith(".json")}
 
+    again = wheel_item(make_wheel(tmp_path / "again", **made))  # the same files (its zip times may differ)
     fetched = Store(tmp_path / "fetched", use_uv_cache=False)
-    fetched.fetch(plan_of(wheel_item(make_wheel(tmp_path / "again", **made))), target)
-    assert fetched.key(alpha) == local.key(alpha)  # the same wheel, byte for byte
+    fetched.fetch(plan_of(again), target)
     copied = tree(local.layout.wheel_dir(local.key(alpha)))
-    assert copied == tree(fetched.layout.wheel_dir(local.key(alpha)))
+    assert copied == tree(fetched.layout.wheel_dir(fetched.key(again)))
     assert "site/alpha/empty" in copied and copied["scripts/run-alpha"][0] & 0o111
 
 
