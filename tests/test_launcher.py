@@ -196,6 +196,8 @@ def test_cache_gc_prunes_the_join_index_of_mounts_that_are_gone(launcher, tmp_pa
     gone.parent.mkdir(parents=True)
     gone.write_text(f"{env['VSITE_RUNTIME_DIR']}/envs/0123456789abcdef01234567/venv\n/usr/bin/python3\n")
     try:
+        out = vsite("cache", "gc", "--dry-run", env=env).stdout.splitlines()
+        assert "would remove 1 join index entries of mounts that are gone" in out and gone.exists(), out
         out = vsite("cache", "gc", env=env).stdout.splitlines()
         assert "removed 1 join index entries of mounts that are gone" in out, out
         assert live.is_file() and not gone.exists() and not (join / str(tmp_path).lstrip("/")).exists()

@@ -88,9 +88,9 @@ def cache_gc(max_age: float, dry_run: bool, corrupt: bool, store_dir: str | None
     memos = store.drop_memos(max_age_days=max_age, dry_run=dry_run)
     if memos:
         click.echo(f"{verb} {memos} memos unused for {max_age:g} days (plans, interpreter probes, conflict reports)")
-    if store_dir is None and not dry_run:
+    if store_dir is None:  # the join index belongs to the local runtime dir, not to a store given as DIR
         from vsite.shared.launch import prune_index
 
-        stale = prune_index()
+        stale = prune_index(dry_run=dry_run)
         if stale:
-            click.echo(f"removed {stale} join index entries of mounts that are gone")
+            click.echo(f"{verb} {stale} join index entries of mounts that are gone")

@@ -111,11 +111,11 @@ def index_path(lock: str, python: str) -> str:
     return f"{runtime_dir()}/join{lock}/@{python}"
 
 
-def prune_index() -> int:
+def prune_index(*, dry_run: bool = False) -> int:
     """Remove the join index entries naming a venv that is not mounted now, and the directories
-    that leaves empty; returns how many entries (``vsite cache gc``). An entry only saves the next
-    worker a Python start, and a Python join writes it again when it joins or starts that mount;
-    without this, a node whose lock paths come and go (a CI runner's checkouts, a notebook
+    that leaves empty; returns how many entries (``vsite cache gc``; ``dry_run``: only count them).
+    An entry only saves the next worker a Python start, and a Python join writes it again when it
+    joins or starts that mount; without this, a node whose lock paths come and go (a CI runner's checkouts, a notebook
     server's projects) keeps one per lock path, with a directory per path component, in the
     runtime dir (often a tmpfs: memory). Never touches a mount: a dead daemon's would hang."""
     from vsite.fs.registry import vsite_mounts
@@ -132,11 +132,12 @@ def prune_index() -> int:
                 parent, base = os.path.split(venv)
                 if venv in live or os.path.join(os.path.realpath(parent), base) in live:
                     continue
-                os.unlink(path)
+                if not dry_run:
+                    os.unlink(path)
             except (OSError, ValueError):
                 continue  # gone meanwhile, or not ours: best effort, as writing it is
             removed += 1
-        if dirpath != root:
+        if dirpath != root and not dry_run:
             try:
                 os.rmdir(dirpath)  # only if empty
             except OSError:
