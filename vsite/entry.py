@@ -31,7 +31,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (~5 ms of every c
 if TYPE_CHECKING:
     import socket
 
-    from vsite.plan.model import Plan
     from vsite.shared.env import SharedEnv
 
 
@@ -55,17 +54,15 @@ def _fast_run(argv: list[str]) -> None:
     live = _live_lease(lock, python, f"hold {os.getpid()}")
     if live is None:
         return
-    plan, env, sock = live
-    from vsite.shared.launch import remember
-
-    remember(lock, python, plan, env)  # the next `vsite run LOCK -- ...` joins from sh (docs/startup.md)
+    env, sock = live
     _exec(str(env.venv), cmd, sock.detach())
 
 
-def _live_lease(lock: str, python: str | None, request: str) -> tuple[Plan, SharedEnv, socket.socket] | None:
+def _live_lease(lock: str, python: str | None, request: str) -> tuple[SharedEnv, socket.socket] | None:
     """The lease ``request`` on LOCK's shared mount if it is live, with only the plan cache and the
-    lease client imported; None if it is not, or on any failure (the CLI path redoes this and reports
-    the error properly)."""
+    lease client imported, and the join index entry written (the next `vsite run LOCK -- ...` or
+    `mount --shared LOCK` joins from sh, docs/startup.md); None if it is not live, or on any failure
+    (the CLI path redoes this and reports the error properly)."""
     try:
         from vsite.plan.cache import cached_plan
         from vsite.shared import client
@@ -76,7 +73,12 @@ def _live_lease(lock: str, python: str | None, request: str) -> tuple[Plan, Shar
         sock = client.lease(env, request)
     except Exception:
         return None
-    return None if sock is None else (plan, env, sock)
+    if sock is None:
+        return None
+    from vsite.shared.launch import remember
+
+    remember(lock, python, plan, env)
+    return env, sock
 
 
 def _fast_shared(argv: list[str]) -> None:
@@ -97,11 +99,8 @@ def _fast_shared(argv: list[str]) -> None:
     live = _live_lease(lock, python, request)
     if live is None:
         return
-    plan, env, sock = live
+    env, sock = live
     sock.close()  # a pid lease outlives the connection; a named one lives until released
-    from vsite.shared.launch import remember
-
-    remember(lock, python, plan, env)  # the next `mount --shared LOCK` or `run` joins from sh
     print(env.venv)
     sys.exit(0)
 

@@ -55,24 +55,25 @@ def shared_options(command: Callable) -> Callable:
 
 
 def _join(lock: str, request: str, grace: float | None, offline: bool, opts: dict):
-    """(plan, env, lease connection) of the lock's shared mount, joined or started."""
+    """(env, lease connection) of the lock's shared mount, joined or started; the join index entry
+    written, so that the next `vsite run LOCK -- ...` or `mount --shared LOCK` joins from sh."""
     from vsite.shared.env import grace_period
     from vsite.shared.join import join
+    from vsite.shared.launch import remember
 
     plan, target = plan_from_cli(lock, **opts)
-    return (plan, *join(plan, target, lock, request, grace=grace_period(grace), offline=offline))
+    env, sock = join(plan, target, lock, request, grace=grace_period(grace), offline=offline)
+    remember(lock, opts.get("python"), plan, env)
+    return env, sock
 
 
 def mount_shared(lock: str, *, pid: int | None, name: str | None, grace: float | None, offline: bool, **opts) -> None:
     """``vsite mount --shared``: take a pid lease (or a named one) and print the venv path."""
     if pid is not None and name is not None:
         raise click.UsageError("--pid and --name are two kinds of lease: give one")
-    from vsite.shared.launch import remember
-
     request = f"name {name}" if name is not None else f"hold {pid or os.getppid()}"
-    plan, env, sock = _join(lock, request, grace, offline, opts)
+    env, sock = _join(lock, request, grace, offline, opts)
     sock.close()  # a pid lease outlives the connection; a named one lives until released
-    remember(lock, opts.get("python"), plan, env)  # the next `mount --shared LOCK` or `run` joins from sh
     click.echo(env.venv)
 
 
@@ -90,10 +91,7 @@ def run(lock: str, cmd: tuple[str, ...], grace: float | None, offline: bool, **o
     venv's bin/ first on PATH and VIRTUAL_ENV set; the mount stays while CMD
     runs and goes a grace period after the last worker using it.
     """
-    from vsite.shared.launch import remember
-
-    plan, env, sock = _join(lock, f"hold {os.getpid()}", grace, offline, opts)
-    remember(lock, opts.get("python"), plan, env)  # the next `vsite run LOCK -- ...` joins from sh
+    env, sock = _join(lock, f"hold {os.getpid()}", grace, offline, opts)
     exec_in_venv(env.venv, cmd, sock.detach())
 
 
